@@ -1,0 +1,119 @@
+"""fcjax: Monte-Carlo verification of theories of adversarial fragility, in JAX.
+
+The numerical core is pure: every random draw takes a ``jax.random`` key, nothing does I/O. Checks of the papers'
+claims live in ``proofs_check``; the ``fcjax`` command drives them.
+"""
+
+from .compression import TrailingQR as TrailingQR
+from .compression import TwoColumnQR as TwoColumnQR
+from .compression import TwoProbeBound as TwoProbeBound
+from .compression import compression_ratio as compression_ratio
+from .compression import gram_schmidt2 as gram_schmidt2
+from .compression import interpolating_network as interpolating_network
+from .compression import last_two_probes as last_two_probes
+from .compression import positive_qr as positive_qr
+from .compression import theorem1_perturbation as theorem1_perturbation
+from .compression import trailing_from_probes as trailing_from_probes
+from .compression import trailing_qr as trailing_qr
+from .compression import two_probe_bound as two_probe_bound
+from .ensembles import gaussian_points as gaussian_points
+from .ensembles import gaussian_product as gaussian_product
+from .ensembles import hypercube_signs as hypercube_signs
+from .ensembles import sign_cube_data as sign_cube_data
+from .ensembles import trial_keys as trial_keys
+from .geometry import chernoff_union_bound as chernoff_union_bound
+from .geometry import gram as gram
+from .geometry import min_pairwise_distance as min_pairwise_distance
+from .geometry import nearest_other_distance as nearest_other_distance
+from .geometry import nearest_point_classify as nearest_point_classify
+from .geometry import optimal_radius as optimal_radius
+from .geometry import pairwise_sq_distances as pairwise_sq_distances
+from .geometry import point_radius as point_radius
+from .geometry import sign_cube_radius as sign_cube_radius
+from .linear import MinPerturbation as MinPerturbation
+from .linear import affine_min_perturbation as affine_min_perturbation
+from .linear import collapse_linear as collapse_linear
+from .linear import pairwise_distance as pairwise_distance
+from .models import MLP as MLP
+from .models import LinearNet as LinearNet
+from .models import linear_net_affine as linear_net_affine
+from .parallel import chunk_size_for as chunk_size_for
+from .parallel import device_summary as device_summary
+from .parallel import map_trials as map_trials
+from .path_integral import PathIntegral as PathIntegral
+from .path_integral import gauss_legendre as gauss_legendre
+from .path_integral import path_integral as path_integral
+from .stats import Check as Check
+from .stats import Estimate as Estimate
+from .stats import SlopeFit as SlopeFit
+from .stats import Verdict as Verdict
+from .stats import clopper_pearson as clopper_pearson
+from .stats import ks_2samp as ks_2samp
+from .stats import ks_test as ks_test
+from .stats import loglog_slope as loglog_slope
+from .stats import mean_ci as mean_ci
+from .stats import pearson_ci as pearson_ci
+from .stats import spearman as spearman
+from .train import TrainConfig as TrainConfig
+from .train import TrainResult as TrainResult
+from .train import cross_entropy as cross_entropy
+from .train import train as train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MLP",
+    "Check",
+    "Estimate",
+    "LinearNet",
+    "MinPerturbation",
+    "PathIntegral",
+    "SlopeFit",
+    "TrailingQR",
+    "TrainConfig",
+    "TrainResult",
+    "TwoColumnQR",
+    "TwoProbeBound",
+    "Verdict",
+    "affine_min_perturbation",
+    "chernoff_union_bound",
+    "chunk_size_for",
+    "clopper_pearson",
+    "collapse_linear",
+    "compression_ratio",
+    "cross_entropy",
+    "device_summary",
+    "gauss_legendre",
+    "gaussian_points",
+    "gaussian_product",
+    "gram",
+    "gram_schmidt2",
+    "hypercube_signs",
+    "interpolating_network",
+    "ks_2samp",
+    "ks_test",
+    "last_two_probes",
+    "linear_net_affine",
+    "loglog_slope",
+    "map_trials",
+    "mean_ci",
+    "min_pairwise_distance",
+    "nearest_other_distance",
+    "nearest_point_classify",
+    "optimal_radius",
+    "pairwise_distance",
+    "pairwise_sq_distances",
+    "path_integral",
+    "pearson_ci",
+    "point_radius",
+    "positive_qr",
+    "sign_cube_data",
+    "sign_cube_radius",
+    "spearman",
+    "theorem1_perturbation",
+    "trailing_from_probes",
+    "trailing_qr",
+    "train",
+    "trial_keys",
+    "two_probe_bound",
+]

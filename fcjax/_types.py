@@ -1,0 +1,17 @@
+"""Shape-annotated array aliases used across fcjax's public signatures.
+
+The dimension names follow the papers: ``d`` is the input dimension, ``n`` the number of points (columns of a
+data matrix), ``k`` the number of classes and ``b`` a batch of trials.
+"""
+
+from __future__ import annotations
+
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+Key = PRNGKeyArray
+Scalar = Float[Array, ""]
+Vector = Float[Array, " d"]
+Matrix = Float[Array, "d n"]
+SquareMatrix = Float[Array, "d d"]
+
+__all__ = ["Array", "Bool", "Float", "Int", "Key", "Matrix", "Scalar", "SquareMatrix", "Vector"]

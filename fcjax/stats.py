@@ -1,0 +1,238 @@
+"""Statistics for verdicts: confidence intervals, exact binomial bounds, KS tests, log-log slopes, ``Verdict``.
+
+These run on the host over per-trial results (small arrays); resampling is keyed like every other draw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import scipy.stats as st
+
+from ._validate import check_float, check_int, check_key
+
+
+class Estimate(NamedTuple):
+    """A point estimate with a two-sided confidence interval at ``level``."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    level: float
+
+
+def _level(level: float) -> float:
+    return check_float(level, "level", low=0.0, high=1.0, open_low=True, open_high=True)
+
+
+def _samples(x: Any, name: str = "x", minimum: int = 2) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64).ravel()
+    if a.size < minimum:
+        raise ValueError(f"{name} needs at least {minimum} values, got {a.size}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains non-finite values")
+    return a
+
+
+def mean_ci(x: Any, level: float = 0.95) -> Estimate:
+    """Sample mean with a Student-t interval (valid for large ``n`` by the CLT)."""
+    a, level = _samples(x), _level(level)
+    half = st.t.ppf(0.5 + level / 2, a.size - 1) * a.std(ddof=1) / math.sqrt(a.size)
+    return Estimate(float(a.mean()), float(a.mean() - half), float(a.mean() + half), a.size, level)
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval for a binomial probability after ``k`` successes in ``n`` trials."""
+    n = check_int(n, "n", minimum=1)
+    k = check_int(k, "k", minimum=0)
+    if k > n:
+        raise ValueError(f"k must be <= n, got k={k}, n={n}")
+    alpha = 1.0 - _level(level)
+    low = 0.0 if k == 0 else float(st.beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(st.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return low, high
+
+
+class TestResult(NamedTuple):
+    """A test statistic and its p-value."""
+
+    statistic: float
+    pvalue: float
+
+
+def ks_test(x: Any, cdf: Callable[[np.ndarray], np.ndarray] | str | Any, *args: Any) -> TestResult:
+    """One-sample Kolmogorov-Smirnov test of ``x`` against a law (a CDF, a scipy distribution name or object)."""
+    r = st.kstest(_samples(x), cdf, args=args)
+    return TestResult(float(r.statistic), float(r.pvalue))
+
+
+def ks_2samp(x: Any, y: Any) -> TestResult:
+    """Two-sample Kolmogorov-Smirnov test (for laws known only through an independent sample)."""
+    r = st.ks_2samp(_samples(x), _samples(y, "y"))
+    return TestResult(float(r.statistic), float(r.pvalue))
+
+
+def spearman(x: Any, y: Any) -> TestResult:
+    """Spearman rank correlation and its two-sided p-value (independence test)."""
+    r = st.spearmanr(_samples(x), _samples(y, "y"))
+    return TestResult(float(r.statistic), float(r.pvalue))
+
+
+def pearson_ci(x: Any, y: Any, level: float = 0.95) -> Estimate:
+    """Pearson correlation with a Fisher-z interval."""
+    a, b, level = _samples(x, minimum=4), _samples(y, "y", minimum=4), _level(level)
+    if a.size != b.size:
+        raise ValueError(f"x and y must have one length, got {a.size} and {b.size}")
+    r = float(np.clip(np.corrcoef(a, b)[0, 1], -0.999999, 0.999999))
+    half = st.norm.ppf(0.5 + level / 2) / math.sqrt(a.size - 3)
+    z = math.atanh(r)
+    return Estimate(r, math.tanh(z - half), math.tanh(z + half), a.size, level)
+
+
+class SlopeFit(NamedTuple):
+    """Least-squares slope of ``log y`` on ``log x`` with a bootstrap percentile interval.
+
+    ``centers`` holds the statistic at each ``x`` (what was fitted); ``intercept`` is on the log scale.
+    """
+
+    slope: float
+    low: float
+    high: float
+    intercept: float
+    x: tuple[float, ...]
+    centers: tuple[float, ...]
+    level: float
+
+
+def _ols_slopes(logx: np.ndarray, logy: np.ndarray) -> np.ndarray:
+    xc = logx - logx.mean()
+    return ((logy - logy.mean(axis=-1, keepdims=True)) @ xc) / (xc @ xc)
+
+
+def loglog_slope(x: Sequence[float], samples: Sequence[Any], key: jax.Array, *, stat: str = "mean",
+                 level: float = 0.95, n_boot: int = 2000) -> SlopeFit:
+    """Fit ``log stat(samples_i) = a + slope * log x_i`` and bootstrap the slope over trials.
+
+    The interval resamples the trials at each ``x`` independently (the sweep's only randomness), so it measures
+    Monte-Carlo error; it does not absorb curvature (finite-``d`` corrections), which the caller should report.
+
+    Args:
+      x: the grid (e.g. dimensions ``d``), at least two distinct positive values.
+      samples: per-grid-point arrays of positive per-trial values.
+      key: PRNG key for the resampling.
+      stat: ``"mean"``, ``"median"`` or ``"geomean"`` (the mean of ``log``).
+      level: interval level.
+      n_boot: bootstrap replicates.
+    """
+    check_key(key)
+    level = _level(level)
+    n_boot = check_int(n_boot, "n_boot", minimum=100)
+    xs = np.asarray(x, dtype=np.float64)
+    if xs.ndim != 1 or xs.size < 2 or len(set(xs.tolist())) < 2 or np.any(xs <= 0):
+        raise ValueError(f"x must hold at least two distinct positive values, got {x!r}")
+    if len(samples) != xs.size:
+        raise ValueError(f"samples must have one array per x value ({xs.size}), got {len(samples)}")
+    reducers = {"mean": np.mean, "median": np.median, "geomean": lambda a, axis=None: np.exp(np.mean(np.log(a), axis))}
+    if stat not in reducers:
+        raise ValueError(f"stat must be one of {sorted(reducers)}, got {stat!r}")
+    reduce = reducers[stat]
+    arrays = [_samples(s, f"samples[{i}]", minimum=2) for i, s in enumerate(samples)]
+    for i, a in enumerate(arrays):
+        if np.any(a <= 0):
+            raise ValueError(f"samples[{i}] must be positive for a log-log fit")
+    logx = np.log(xs)
+    centers = np.array([reduce(a) for a in arrays])
+    slope = float(_ols_slopes(logx, np.log(centers)[None, :])[0])
+    keys = jax.random.split(key, len(arrays))
+    boot = np.empty((n_boot, len(arrays)))
+    for i, (a, k) in enumerate(zip(arrays, keys, strict=True)):
+        idx = np.asarray(jax.random.randint(k, (n_boot, a.size), 0, a.size))
+        boot[:, i] = reduce(a[idx], axis=1)
+    slopes = _ols_slopes(logx, np.log(boot))
+    alpha = 1 - level
+    low, high = np.quantile(slopes, [alpha / 2, 1 - alpha / 2])
+    intercept = float(np.log(centers).mean() - slope * logx.mean())
+    return SlopeFit(slope, float(low), float(high), intercept, tuple(xs.tolist()), tuple(centers.tolist()), level)
+
+
+@dataclasses.dataclass
+class Check:
+    """One named condition inside a verdict, with the numbers that decided it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else str(f)
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return _jsonable(dataclasses.asdict(v))
+    return v
+
+
+@dataclasses.dataclass
+class Verdict:
+    """The outcome of one claim: its statistic, interval, prediction, pass/fail and full provenance.
+
+    ``table`` holds the per-grid-point measurements, ``checks`` the conditions that decided ``passed``,
+    ``series`` the data of its figure (optional) and ``caveats`` what a reader must know.
+    """
+
+    claim: str
+    paper: str
+    statement: str
+    source: str
+    passed: bool
+    statistic: float
+    expected: str
+    ci_low: float
+    ci_high: float
+    level: float
+    n_trials: int
+    params: dict[str, Any]
+    seed: int
+    seconds: float = 0.0
+    device: str = ""
+    dtype: str = ""
+    jax_version: str = dataclasses.field(default_factory=lambda: jax.__version__)
+    statistic_name: str = ""
+    checks: list[Check] = dataclasses.field(default_factory=list)
+    table: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    series: dict[str, Any] = dataclasses.field(default_factory=dict)
+    caveats: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (non-finite floats become strings)."""
+        return _jsonable(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        """One line of JSON with a stable key order."""
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """Rebuild a verdict written by :meth:`to_dict`."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs["checks"] = [Check(**c) for c in data.get("checks", [])]
+        return cls(**kwargs)

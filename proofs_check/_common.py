@@ -1,0 +1,84 @@
+"""Helpers shared by the claims: keyed sweeps over d, Bonferroni-corrected tests, figure series."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import numpy as np
+import scipy.stats as st
+
+from fcjax.parallel import map_trials
+from fcjax.stats import Check, SlopeFit, mean_ci
+
+from .registry import SweepConfig
+
+
+def sweep(cfg: SweepConfig, key: jax.Array, progress: Callable[[int], Any], fn: Callable[..., dict],
+          bytes_per_trial: Callable[[int], int], ds: Sequence[int] | None = None, **kwargs: Any
+          ) -> dict[int, dict[str, np.ndarray]]:
+    """``{d: stats}`` with ``cfg.trials`` trials of ``fn(key, d=d, dtype=..., **kwargs)`` at each d.
+
+    Each d draws from ``fold_in(key, d)``, so adding a dimension to the grid leaves the others unchanged.
+    """
+    out = {}
+    for d in cfg.ds if ds is None else ds:
+        trial = partial(fn, d=d, dtype=cfg.jdtype, **kwargs)
+        out[d] = map_trials(trial, jax.random.fold_in(key, d), cfg.trials,
+                            chunk_size=cfg.chunk(bytes_per_trial(d)), progress=progress)
+    return out
+
+
+def rising(ds: Sequence[int], samples: Sequence[np.ndarray], alpha: float) -> tuple[bool, list[str]]:
+    """One-sided Welch tests that the mean rises between consecutive grid points, each at level ``alpha``."""
+    z = st.norm.ppf(1 - alpha)
+    ok, notes = True, []
+    for (d0, a), (d1, b) in zip(zip(ds, samples, strict=True), list(zip(ds, samples, strict=True))[1:],
+                                strict=False):
+        diff = float(np.mean(b) - np.mean(a))
+        se = math.sqrt(np.var(a, ddof=1) / a.size + np.var(b, ddof=1) / b.size)
+        low = diff - z * se
+        ok &= low > 0
+        notes.append(f"d {d0}->{d1}: +{diff:.4f} (lower bound {low:.4f})")
+    return bool(ok), notes
+
+
+def slope_check(name: str, fit: SlopeFit, *, contains: float | None = None, at_most: float | None = None,
+                at_least: float | None = None) -> Check:
+    """A check on a fitted log-log slope's interval: it contains a value, or its limits respect a bound."""
+    conds = []
+    if contains is not None:
+        conds.append((fit.low <= contains <= fit.high, f"contains {contains:g}"))
+    if at_most is not None:
+        conds.append((fit.low <= at_most, f"lower limit <= {at_most:g} (not significantly above it)"))
+    if at_least is not None:
+        conds.append((fit.low >= at_least, f"lower limit >= {at_least:g}"))
+    passed = all(c for c, _ in conds)
+    detail = (f"slope {fit.slope:.3f}, {fit.level:.2%} CI [{fit.low:.3f}, {fit.high:.3f}]; required: "
+              + " and ".join(t for _, t in conds))
+    return Check(name, passed, detail)
+
+
+def line(label: str, x: Sequence[float], y: Sequence[float], low: Sequence[float] | None = None,
+         high: Sequence[float] | None = None) -> dict[str, Any]:
+    """One plotted series (with optional interval band)."""
+    out = {"label": label, "x": list(map(float, x)), "y": list(map(float, y))}
+    if low is not None and high is not None:
+        out["low"], out["high"] = list(map(float, low)), list(map(float, high))
+    return out
+
+
+def fit_line(label: str, fit: SlopeFit) -> dict[str, Any]:
+    """The fitted power law as a plotted series labelled with its slope and CI."""
+    xs = np.asarray(fit.x)
+    return line(f"{label}: slope {fit.slope:.3f} [{fit.low:.3f}, {fit.high:.3f}]", xs,
+                np.exp(fit.intercept) * xs**fit.slope)
+
+
+def mean_band(ds: Sequence[int], samples: Sequence[np.ndarray], level: float) -> tuple[list, list, list]:
+    """Means and their CI limits at each grid point."""
+    ests = [mean_ci(s, level) for s in samples]
+    return [e.value for e in ests], [e.low for e in ests], [e.high for e in ests]

@@ -1,0 +1,118 @@
+"""The ``fcjax`` command: ``list``, ``check CLAIM`` and ``reproduce PAPER``.
+
+Exit codes: 0 every verdict passes, 1 a verdict fails, 2 bad usage (unknown claim, bad settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fcjax.stats import Verdict
+
+from .registry import PAPER_MODULES, all_claims, get_claim
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = _ints(raw) if raw.replace(",", "").lstrip("-").isdigit() and "," in raw else raw
+    if isinstance(value, list):
+        value = tuple(value)
+    return key.strip(), value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fcjax", description="Numerically verify theories of adversarial fragility.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered claims")
+    c = sub.add_parser("check", help="run one claim and print its verdict")
+    c.add_argument("claim", help="claim id, e.g. gao2024.min_distance")
+    r = sub.add_parser("reproduce", help="run every claim of a paper and write a report")
+    r.add_argument("paper", nargs="?", default="gao2024", help=f"one of {sorted(PAPER_MODULES)} or 'all'")
+    r.add_argument("--out", type=Path, required=True, help="directory for results.json, report.md, figures/")
+    for q in (c, r):
+        q.add_argument("--quick", action="store_true", help="the quick form (seconds on 2 CPU cores)")
+        q.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+        q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        q.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.add_argument("--d", type=_ints, help="comma-separated dimensions, e.g. 64,128,256")
+    c.add_argument("--trials", type=int, help="trials per dimension")
+    c.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="override any setting of the claim's config, e.g. --set widths=[3000]")
+    c.add_argument("--out", type=Path, help="also write results.json, report.md and the figure here")
+    return p
+
+
+def _summary(v: Verdict) -> str:
+    ci = "" if v.ci_low != v.ci_low else f" [{v.ci_low:.4g}, {v.ci_high:.4g}]"
+    lines = [f"{'PASS' if v.passed else 'FAIL'}  {v.claim}  {v.statistic_name} = {v.statistic:.4g}{ci}  "
+             f"(expected {v.expected}; seed {v.seed}, {v.seconds:.1f} s, {v.device})"]
+    lines += [f"    [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in v.checks]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fcjax`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    from . import report
+    from .runner import run_claim
+
+    try:
+        if args.command == "list":
+            for cl in all_claims():
+                print(f"{cl.id:38s} {cl.statement}")
+            return 0
+        if args.command == "check":
+            get_claim(args.claim)
+            overrides = dict(args.set)
+            if args.d is not None:
+                overrides["ds"] = args.d
+            if args.trials is not None:
+                overrides["trials"] = args.trials
+            verdicts = [run_claim(args.claim, quick=args.quick, overrides=overrides, seed=args.seed,
+                                  progress=not (args.quiet or args.json))]
+            out = args.out
+            header = f"# fcjax check {args.claim}"
+        else:
+            papers = sorted(PAPER_MODULES) if args.paper == "all" else [args.paper]
+            claims = [cl for paper in papers for cl in all_claims(paper)]
+            verdicts = []
+            for cl in claims:
+                verdicts.append(run_claim(cl.id, quick=args.quick, seed=args.seed,
+                                          progress=not (args.quiet or args.json)))
+                if not args.json and not args.quiet:
+                    print(_summary(verdicts[-1]), flush=True)
+            out = args.out
+            header = f"# fcjax reproduce {args.paper}{' --quick' if args.quick else ''}"
+    except (ValueError, TypeError) as err:
+        print(f"fcjax: error: {err}", file=sys.stderr)
+        return 2
+    if out is not None:
+        paths = report.write_report(out, verdicts, header)
+        if not args.json:
+            print(f"wrote {paths['report']} and {paths['results']}", file=sys.stderr)
+    if args.json:
+        print(verdicts[0].to_json() if args.command == "check" else
+              json.dumps([v.to_dict() for v in verdicts], allow_nan=False))
+    elif args.command == "check":
+        print(_summary(verdicts[0]))
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

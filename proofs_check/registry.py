@@ -1,0 +1,137 @@
+"""The claim registry: a claim is a config of defaults (full and quick) and a function that returns an Outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fcjax._validate import check_dim, check_int
+from fcjax.stats import Check
+
+PAPER_MODULES = {"gao2024": "proofs_check.gao2024"}
+
+# Family-wise error rate of each claim: all of a claim's tests share it (Bonferroni), so a claim that is true
+# fails with probability <= ALPHA under a fresh seed.
+ALPHA = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """Settings shared by every Monte-Carlo claim: the grid of dimensions, trials per point, dtype, memory."""
+
+    ds: tuple[int, ...] = (16, 64, 256)
+    trials: int = 200
+    dtype: str = "float64"
+    max_memory_mb: int = 1024
+
+    min_d: int = dataclasses.field(default=2, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ds, tuple) or len(self.ds) == 0:
+            raise ValueError(f"d must be a non-empty list of dimensions, got {self.ds!r}")
+        for d in self.ds:
+            check_dim(d, "d")
+            if d < self.min_d:
+                raise ValueError(f"d must be >= {self.min_d} for this claim, got {d}")
+        if len(set(self.ds)) != len(self.ds):
+            raise ValueError(f"d must not repeat values, got {self.ds!r}")
+        check_int(self.trials, "trials", minimum=1)
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        check_int(self.max_memory_mb, "max_memory_mb", minimum=1)
+
+    @property
+    def jdtype(self) -> Any:
+        return jnp.float64 if self.dtype == "float64" else jnp.float32
+
+    def chunk(self, bytes_per_trial: int) -> int:
+        """Trials per compiled call under the memory budget."""
+        return max(1, min(self.trials, (self.max_memory_mb << 20) // max(1, bytes_per_trial)))
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a claim function measured; the runner adds the provenance to make a Verdict."""
+
+    passed: bool
+    statistic: float
+    statistic_name: str
+    expected: str
+    ci_low: float
+    ci_high: float
+    level: float
+    n_trials: int
+    checks: list[Check]
+    table: list[dict[str, Any]]
+    series: dict[str, Any] = dataclasses.field(default_factory=dict)
+    caveats: list[str] = dataclasses.field(default_factory=list)
+
+
+RunFn = Callable[[Any, jax.Array, Callable[[int], Any]], Outcome]
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A registered claim: id, the paper statement it checks, its defaults and its check function."""
+
+    id: str
+    paper: str
+    statement: str
+    source: str
+    config: Any
+    quick: dict[str, Any]
+    run: RunFn
+    work: Callable[[Any], int]
+
+    def configure(self, quick: bool = False, overrides: dict[str, Any] | None = None) -> Any:
+        """The config for a run: defaults, then the quick form, then the user's overrides (validated)."""
+        cfg = dataclasses.replace(self.config, **self.quick) if quick else self.config
+        overrides = dict(overrides or {})
+        names = {f.name for f in dataclasses.fields(cfg) if f.repr}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown} for {self.id}; known: {sorted(names)}")
+        return dataclasses.replace(cfg, **overrides)
+
+
+_REGISTRY: dict[str, Claim] = {}
+
+
+def register(claim_id: str, *, paper: str, statement: str, source: str, config: Any, quick: dict[str, Any],
+             work: Callable[[Any], int] | None = None) -> Callable[[RunFn], RunFn]:
+    """Decorator: register ``fn(config, key, progress) -> Outcome`` under ``claim_id``."""
+
+    def deco(fn: RunFn) -> RunFn:
+        if claim_id in _REGISTRY:
+            raise ValueError(f"claim {claim_id!r} is registered twice")
+        _REGISTRY[claim_id] = Claim(claim_id, paper, statement, source, config, quick, fn,
+                                    work or (lambda c: c.trials * len(c.ds)))
+        return fn
+
+    return deco
+
+
+def _load_all() -> None:
+    for module in PAPER_MODULES.values():
+        importlib.import_module(module)
+
+
+def all_claims(paper: str | None = None) -> list[Claim]:
+    """Every registered claim (of one paper when ``paper`` is given), in registration order."""
+    _load_all()
+    if paper is not None and paper not in PAPER_MODULES:
+        raise ValueError(f"unknown paper {paper!r}; known: {sorted(PAPER_MODULES)}")
+    return [c for c in _REGISTRY.values() if paper is None or c.id.split(".")[0] == paper]
+
+
+def get_claim(claim_id: str) -> Claim:
+    """The claim registered under ``claim_id``; a ``ValueError`` listing the known ids otherwise."""
+    _load_all()
+    if not isinstance(claim_id, str) or claim_id not in _REGISTRY:
+        raise ValueError(f"unknown claim {claim_id!r}; known claims: {', '.join(_REGISTRY)}")
+    return _REGISTRY[claim_id]

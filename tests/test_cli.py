@@ -1,0 +1,89 @@
+"""The fcjax command: exit codes, JSON output, report files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from proofs_check import cli, get_claim
+
+
+def test_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "gao2024.min_distance" in out and "gao2024.product_qr" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "gao2024.nope"], ["check", "gao2024.qr_law", "--d", "1,8"], ["check", "gao2024.qr_law", "--trials", "0"],
+    ["check", "gao2024.qr_law", "--set", "nope=3"], ["reproduce", "nopaper", "--out", "x"],
+])
+def test_bad_usage_exits_2(argv, capsys):
+    assert cli.main(argv) == 2
+    assert "fcjax: error:" in capsys.readouterr().err
+
+
+def test_argparse_errors_exit_2():
+    with pytest.raises(SystemExit) as e:
+        cli.main(["check", "gao2024.qr_law", "--d", "a,b"])
+    assert e.value.code == 2
+
+
+def test_check_json_and_exit_code(capsys, tmp_path):
+    code = cli.main(["check", "gao2024.qr_law", "--quick", "--trials", "200", "--d", "8,16", "--json",
+                     "--out", str(tmp_path)])
+    v = json.loads(capsys.readouterr().out)
+    assert code == (0 if v["passed"] else 1)
+    for k in ("claim", "passed", "statistic", "expected", "ci_low", "ci_high", "n_trials", "params", "seed",
+              "seconds", "device"):
+        assert k in v
+    assert v["params"]["ds"] == [8, 16] and v["n_trials"] == 400
+    assert (tmp_path / "report.md").read_text().count("gao2024.qr_law") >= 2
+    assert json.loads((tmp_path / "results.json").read_text())["verdicts"][0]["claim"] == "gao2024.qr_law"
+
+
+def test_failing_verdict_exits_1(monkeypatch, capsys):
+    from fcjax import trials
+
+    real = trials.qr_trial
+    monkeypatch.setattr(trials, "qr_trial", lambda key, d, **kw: {**(o := real(key, d, **kw)), "r_pp": o["r_pp"] * 2})
+    assert cli.main(["check", "gao2024.qr_law", "--quick", "--quiet"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_set_overrides_nested_settings(capsys):
+    code = cli.main(["check", "gao2024.product_qr", "--quick", "--json", "--set", "ts=[1]", "--set", "ds=[8]",
+                     "--trials", "300"])
+    v = json.loads(capsys.readouterr().out)
+    assert v["params"]["ts"] == [1] and v["params"]["ds"] == [8] and code in (0, 1)
+
+
+def test_reproduce_writes_report_and_figures(monkeypatch, tmp_path, capsys):
+    # Two fast claims stand in for the paper; the full quick reproduction runs in the slow job.
+    claims = [get_claim("gao2024.min_distance"), get_claim("gao2024.two_probe_identity")]
+    monkeypatch.setattr(cli, "all_claims", lambda paper=None: claims)
+    code = cli.main(["reproduce", "gao2024", "--quick", "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "| claim | statement | predicted | measured | CI | verdict |" in report
+    assert "gao2024.min_distance" in report and "gao2024.two_probe_identity" in report
+    assert (tmp_path / "figures" / "gao2024_min_distance.png").stat().st_size > 1000
+    assert len(json.loads((tmp_path / "results.json").read_text())["verdicts"]) == 2
+
+
+@pytest.mark.slow
+def test_console_script_reproduce_quick(tmp_path):
+    exe = shutil.which("fcjax") or f"{sys.executable} -m proofs_check.cli"
+    out = tmp_path / "report"
+    proc = subprocess.run([*exe.split(), "reproduce", "gao2024", "--quick", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = (out / "report.md").read_text()
+    for c in ("min_distance", "optimal_robustness", "qr_law", "onehot_linear_fooled", "two_probe_identity",
+              "compression_ratio_law", "path_integral", "sqrt_d_gap", "trained_linear", "product_qr"):
+        assert f"gao2024.{c}" in report
+    assert len(list((out / "figures").glob("*.png"))) >= 5
