@@ -25,6 +25,7 @@ from .geometry import chernoff_union_bound as chernoff_union_bound
 from .geometry import gram as gram
 from .geometry import min_pairwise_distance as min_pairwise_distance
 from .geometry import nearest_other_distance as nearest_other_distance
+from .geometry import nearest_other_index as nearest_other_index
 from .geometry import nearest_point_classify as nearest_point_classify
 from .geometry import optimal_radius as optimal_radius
 from .geometry import pairwise_sq_distances as pairwise_sq_distances
@@ -98,7 +99,7 @@ __all__ = [
     "map_trials",
     "mean_ci",
     "min_pairwise_distance",
-    "nearest_other_distance",
+    "nearest_other_distance", "nearest_other_index",
     "nearest_point_classify",
     "optimal_radius",
     "pairwise_distance",

@@ -39,6 +39,12 @@ def nearest_other_distance(x: Float[Array, "d n"]) -> Float[Array, " n"]:
     return jnp.sqrt(jnp.min(_off_diagonal(pairwise_sq_distances(x)), axis=1))
 
 
+def nearest_other_index(x: Float[Array, "d n"]) -> Int[Array, " n"]:
+    """``argmin_{j != i} ||x_i - x_j||`` for every point ``i`` (columns of ``x``), shape ``(n,)``."""
+    check_array(x, "x", ndim=2, min_size={1: 2})
+    return jnp.argmin(_off_diagonal(pairwise_sq_distances(x)), axis=1)
+
+
 def min_pairwise_distance(x: Float[Array, "d n"]) -> Float[Array, ""]:
     """``min_{i != j} ||x_i - x_j||`` over the columns of ``x``."""
     return jnp.min(nearest_other_distance(x))

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
         q.add_argument("--json", action="store_true", help="print JSON instead of a table")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
+        q.add_argument("--max-memory", type=int, metavar="MB", help="working-set budget per compiled call (MiB)")
     c.add_argument("--d", type=_ints, help="comma-separated dimensions, e.g. 64,128,256")
     c.add_argument("--trials", type=int, help="trials per dimension")
     c.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 overrides["ds"] = args.d
             if args.trials is not None:
                 overrides["trials"] = args.trials
+            if args.max_memory is not None:
+                overrides["max_memory_mb"] = args.max_memory
             verdicts = [run_claim(args.claim, quick=args.quick, overrides=overrides, seed=args.seed,
                                   progress=not (args.quiet or args.json))]
             out = args.out
@@ -92,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             papers = sorted(PAPER_MODULES) if args.paper == "all" else [args.paper]
             claims = [cl for paper in papers for cl in all_claims(paper)]
             verdicts = []
+            budget = {} if args.max_memory is None else {"max_memory_mb": args.max_memory}
             for cl in claims:
-                verdicts.append(run_claim(cl.id, quick=args.quick, seed=args.seed,
+                verdicts.append(run_claim(cl.id, quick=args.quick, overrides=budget, seed=args.seed,
                                           progress=not (args.quiet or args.json)))
                 if not args.json and not args.quiet:
                     print(_summary(verdicts[-1]), flush=True)

@@ -20,7 +20,7 @@ import numpy as np
 from fcjax import trials
 from fcjax.compression import last_two_probes, trailing_qr, two_probe_bound
 from fcjax.ensembles import gaussian_points, sign_cube_data, trial_keys
-from fcjax.geometry import chernoff_union_bound, optimal_radius, sign_cube_radius
+from fcjax.geometry import chernoff_union_bound, nearest_other_index, optimal_radius, sign_cube_radius
 from fcjax.linear import affine_min_perturbation, pairwise_distance
 from fcjax.models import MLP, LinearNet, linear_net_affine
 from fcjax.path_integral import path_integral
@@ -384,14 +384,11 @@ def _path_stats(model, params, x, i, j, nodes):
 
 
 def _path_nets(cfg: PathIntegralConfig, key, d: int, model, linear: bool):
-    nearest = lambda x: jnp.argmin(jnp.where(jnp.eye(d, dtype=bool), jnp.inf, jnp.sum(
-        (x[:, None, :] - x[None, :, :]) ** 2, -1)), axis=1)
-
     def one(k):
         kx, kt = jax.random.split(k)
         x = gaussian_points(kx, d, dtype=cfg.jdtype).T
         res = train(kt, model, x, jnp.arange(d), TrainConfig(steps=cfg.steps, learning_rate=cfg.learning_rate))
-        js = nearest(x)
+        js = nearest_other_index(x.T)
         out = jax.vmap(lambda i, j: _path_stats(model, res.params, x, i, j, cfg.nodes))(jnp.arange(d), js)
         out["valid"] = jnp.broadcast_to(res.accuracy == 1.0, (d,))
         if linear:
