@@ -161,6 +161,8 @@ def trailing_qr(x: Float[Array, "d d"], method: Method = "solve", g: Float[Array
     if method == "solve":
         return trailing_from_probes(last_two_probes(x))
     if method == "cholesky":
+        if x.dtype != jnp.float64:
+            raise ValueError(f"method='cholesky' needs float64 x (cond(X^T X) ~ d^2), got {x.dtype}; use 'solve'")
         return _trailing_from_cholesky(x, g)
     if method == "qr":
         return _trailing_from_qr(x)

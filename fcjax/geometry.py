@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._types import Array, Float, Int
-from ._validate import check_array, check_dim, check_float
+from ._validate import check_array, check_dim, check_float, check_int
 
 
 def gram(x: Float[Array, "d n"]) -> Float[Array, "n n"]:
@@ -62,9 +62,14 @@ def optimal_radius(x: Float[Array, "d n"]) -> Float[Array, " n"]:
 def point_radius(x: Float[Array, "d n"], i: int) -> Float[Array, ""]:
     """``optimal_radius(x)[i]`` with one matrix-vector product instead of the whole Gram matrix."""
     check_array(x, "x", ndim=2, min_size={1: 2})
+    n = x.shape[1]
+    i = check_int(i, "i")
+    if not -n <= i < n:
+        raise ValueError(f"i must index one of the {n} points (-{n} <= i < {n}), got {i}")
+    i %= n
     xi = x[:, i]
     d2 = jnp.sum(x * x, axis=0) + jnp.dot(xi, xi) - 2.0 * jnp.matmul(xi, x, precision="highest")
-    d2 = jnp.where(jnp.arange(x.shape[1]) == (i % x.shape[1]), jnp.inf, jnp.maximum(d2, 0.0))
+    d2 = jnp.where(jnp.arange(n) == i, jnp.inf, jnp.maximum(d2, 0.0))
     return 0.5 * jnp.sqrt(jnp.min(d2))
 
 
@@ -87,7 +92,9 @@ def chernoff_union_bound(d: int, eps: float, n: int | None = None) -> float:
     """
     d = check_dim(d)
     eps = check_float(eps, "eps", low=0.0, high=1.0, open_low=True, open_high=True)
-    n = d if n is None else n
+    n = d if n is None else check_int(n, "n", minimum=1)
+    if n == 1:
+        return 0.0  # no pair, no failure
     t = (1.0 - eps) ** 2
     log_bound = np.log(n * (n - 1) / 2.0) - 0.5 * d * (t - 1.0 - np.log(t))
     return float(min(1.0, np.exp(log_bound)))
@@ -102,6 +109,7 @@ def sign_cube_radius(a: Float[Array, "d d"], chunk: int = 65536) -> Float[Array,
     ``lax.map``, so memory stays at ``chunk x d``.
     """
     check_array(a, "a", ndim=2, square=True, min_size={0: 2})
+    chunk = check_int(chunk, "chunk", minimum=1)
     d = a.shape[0]
     if d > 20:
         raise ValueError(f"a must be at most 20 x 20 for exact enumeration of 3^(d-1) points, got d = {d}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._types import Array, Float, Int
 from ._validate import check_array
@@ -59,6 +61,11 @@ def affine_min_perturbation(w: Float[Array, "k d"], b: Float[Array, " k"] | None
     check_array(b, "b", ndim=1)
     if b.shape[0] != w.shape[0]:
         raise ValueError(f"b must have length {w.shape[0]} to match w, got shape {b.shape}")
+    k = w.shape[0]
+    if label is not None and not isinstance(label, jax.core.Tracer):
+        lab = np.asarray(label)
+        if lab.ndim != 0 or not np.issubdtype(lab.dtype, np.integer) or not 0 <= int(lab) < k:
+            raise ValueError(f"label must be an integer class index in [0, {k}), got {label!r}")
     f = w @ x + b
     i = jnp.argmax(f) if label is None else jnp.asarray(label)
     diff = w[i][None, :] - w
@@ -83,7 +90,9 @@ def collapse_linear(layers: Sequence[tuple[Float[Array, "o i"], Float[Array, " o
     w_tot, b_tot = None, None
     for n, (w, b) in enumerate(layers):
         check_array(w, f"layers[{n}][0]", ndim=2)
-        b = jnp.zeros(w.shape[0], w.dtype) if b is None else b
+        b = jnp.zeros(w.shape[0], w.dtype) if b is None else check_array(b, f"layers[{n}][1]", ndim=1)
+        if b.shape[0] != w.shape[0]:
+            raise ValueError(f"layers[{n}] has {w.shape[0]} outputs but a bias of shape {b.shape}")
         if w_tot is None:
             w_tot, b_tot = w, b
             continue

@@ -6,6 +6,7 @@ The function is compiled once per chunk shape; the last chunk is padded rather t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,12 @@ def _trial_sharding(n_devices: int) -> NamedSharding | None:
     return NamedSharding(mesh, PartitionSpec("trials"))
 
 
+@functools.lru_cache(maxsize=128)
+def _batched(fn: Callable[[jax.Array], Any]) -> Callable[[jax.Array], Any]:
+    # One jitted vmap per trial function, so repeated sweeps with the same chunk shape never retrace.
+    return jax.jit(jax.vmap(fn))
+
+
 def map_trials(fn: Callable[[jax.Array], Any], key: jax.Array, n_trials: int, *, chunk_size: int = 256,
                start: int = 0, progress: Callable[[int], Any] | None = None, devices: int | None = None) -> Any:
     """Run ``fn(fold_in(key, i))`` for ``i = start, ..., start + n_trials - 1``; return stacked NumPy outputs.
@@ -49,10 +56,13 @@ def map_trials(fn: Callable[[jax.Array], Any], key: jax.Array, n_trials: int, *,
     check_key(key)
     n_trials = check_int(n_trials, "n_trials", minimum=1)
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
-    n_dev = len(jax.local_devices()) if devices is None else check_int(devices, "devices", minimum=1)
+    n_local = len(jax.local_devices())
+    n_dev = n_local if devices is None else check_int(devices, "devices", minimum=1)
+    if n_dev > n_local:
+        raise ValueError(f"devices must be <= the {n_local} local device(s) JAX sees, got {n_dev}")
     chunk = -(-min(chunk_size, n_trials) // n_dev) * n_dev
     sharding = _trial_sharding(n_dev)
-    batched = jax.jit(jax.vmap(fn))
+    batched = _batched(fn)
     outputs = []
     for lo in range(start, start + n_trials, chunk):
         count = min(chunk, start + n_trials - lo)

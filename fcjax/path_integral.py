@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._types import Array, Float
-from ._validate import check_array, check_int
+from ._validate import check_array, check_dtype, check_int
 
 
 class PathIntegral(NamedTuple):
@@ -43,6 +43,7 @@ class PathIntegral(NamedTuple):
 def gauss_legendre(n: int, dtype=jnp.float32) -> tuple[Float[Array, " n"], Float[Array, " n"]]:
     """Nodes and weights of the ``n``-point Gauss-Legendre rule on ``[-1, 1]`` (exact for degree ``2n - 1``)."""
     n = check_int(n, "n_nodes", minimum=1)
+    dtype = check_dtype(dtype)
     t, w = np.polynomial.legendre.leggauss(n)
     return jnp.asarray(t, dtype), jnp.asarray(w, dtype)
 
@@ -67,6 +68,9 @@ def path_integral(g: Callable[[Float[Array, " d"]], Float[Array, ""]], x1: Float
     check_array(x2, "x2", ndim=1)
     if x1.shape != x2.shape:
         raise ValueError(f"x1 and x2 must have one shape, got {x1.shape} and {x2.shape}")
+    concrete = not isinstance(x1, jax.core.Tracer) and not isinstance(x2, jax.core.Tracer)
+    if concrete and bool(np.all(np.asarray(x1) == np.asarray(x2))):
+        raise ValueError("x1 and x2 must be distinct points (the path has zero length)")
     t, w = gauss_legendre(n_nodes, x1.dtype)
     delta = x1 - x2
     length = jnp.linalg.norm(delta)

@@ -68,7 +68,10 @@ class TestResult(NamedTuple):
 
 
 def ks_test(x: Any, cdf: Callable[[np.ndarray], np.ndarray] | str | Any, *args: Any) -> TestResult:
-    """One-sample Kolmogorov-Smirnov test of ``x`` against a law (a CDF, a scipy distribution name or object)."""
+    """One-sample Kolmogorov-Smirnov test of ``x`` against a law: a CDF callable, a scipy distribution name (with
+    its shape ``args``) or a frozen scipy distribution."""
+    if hasattr(cdf, "cdf"):
+        cdf = cdf.cdf
     r = st.kstest(_samples(x), cdf, args=args)
     return TestResult(float(r.statistic), float(r.pvalue))
 
@@ -81,7 +84,10 @@ def ks_2samp(x: Any, y: Any) -> TestResult:
 
 def spearman(x: Any, y: Any) -> TestResult:
     """Spearman rank correlation and its two-sided p-value (independence test)."""
-    r = st.spearmanr(_samples(x), _samples(y, "y"))
+    a, b = _samples(x), _samples(y, "y")
+    if a.size != b.size:
+        raise ValueError(f"x and y must have one length, got {a.size} and {b.size}")
+    r = st.spearmanr(a, b)
     return TestResult(float(r.statistic), float(r.pvalue))
 
 
@@ -183,6 +189,8 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (float, np.floating)):
         f = float(v)
         return f if math.isfinite(f) else str(f)
+    if isinstance(v, jax.Array):
+        return _jsonable(np.asarray(v))
     if isinstance(v, np.ndarray):
         return _jsonable(v.tolist())
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
@@ -235,4 +243,7 @@ class Verdict:
         fields = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in fields}
         kwargs["checks"] = [Check(**c) for c in data.get("checks", [])]
+        for name in ("statistic", "ci_low", "ci_high", "level", "seconds"):
+            if isinstance(kwargs.get(name), str):  # to_dict writes non-finite floats as "nan", "inf", "-inf"
+                kwargs[name] = float(kwargs[name])
         return cls(**kwargs)

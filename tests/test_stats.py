@@ -1,0 +1,206 @@
+"""stats.py against SciPy, the log-log slope fit on synthetic power laws, and the Verdict record."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats as st
+from hypothesis import given
+from hypothesis import strategies as hs
+
+import fcjax as F
+
+# ----------------------------------------------------------------------------------------------------------------
+# Intervals and tests against SciPy
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "level"), [(2, 0.95), (10, 0.9), (500, 0.99)])
+def test_mean_ci_matches_scipy_t_interval(n, level):
+    x = np.random.default_rng(n).lognormal(size=n)
+    est = F.mean_ci(x, level)
+    low, high = st.t.interval(level, n - 1, loc=x.mean(), scale=st.sem(x))
+    assert est.value == pytest.approx(x.mean(), rel=1e-14)
+    assert est.low == pytest.approx(low, rel=1e-12)
+    assert est.high == pytest.approx(high, rel=1e-12)
+    assert est.n == n and est.level == level
+
+
+@given(n=hs.integers(1, 400), frac=hs.floats(0, 1), level=hs.sampled_from([0.5, 0.9, 0.95, 0.999]))
+def test_clopper_pearson_matches_scipy_binomtest(n, frac, level):
+    k = round(frac * n)
+    low, high = F.clopper_pearson(k, n, level)
+    ref = st.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
+    # scipy solves the same beta-quantile equations by root finding (xtol ~1e-12 relative)
+    assert low == pytest.approx(ref.low, rel=1e-8, abs=1e-12)
+    assert high == pytest.approx(ref.high, rel=1e-8, abs=1e-12)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+
+
+def test_clopper_pearson_edges_are_exact():
+    # k = 0: high solves (1 - p)^n = alpha/2 in closed form; k = n: low solves p^n = alpha/2.
+    n, alpha = 25, 0.05
+    assert F.clopper_pearson(0, n, 1 - alpha) == pytest.approx((0.0, 1 - (alpha / 2) ** (1 / n)), rel=1e-12)
+    assert F.clopper_pearson(n, n, 1 - alpha) == pytest.approx(((alpha / 2) ** (1 / n), 1.0), rel=1e-12)
+
+
+def test_ks_test_matches_scipy():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(300)
+    cases = ((x, "norm", ()), (x, st.norm.cdf, ()), (np.abs(x) * 2, "chi", (1, 0, 2)), (np.abs(x), st.chi(1).cdf, ()))
+    for data, cdf, args in cases:
+        r = F.ks_test(data, cdf, *args)
+        ref = st.kstest(data, cdf, args=args)
+        assert r.statistic == pytest.approx(ref.statistic, rel=1e-14)
+        assert r.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+    # It detects a wrong law.
+    assert F.ks_test(x + 0.5, "norm").pvalue < 1e-4
+
+
+def test_ks_2samp_spearman_match_scipy():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal(80), rng.standard_normal(60) + 0.2
+    r = F.ks_2samp(x, y)
+    ref = st.ks_2samp(x, y)
+    assert (r.statistic, r.pvalue) == pytest.approx((ref.statistic, ref.pvalue), rel=1e-12)
+    z = x[:60] + y
+    r = F.spearman(x[:60], z)
+    ref = st.spearmanr(x[:60], z)
+    assert (r.statistic, r.pvalue) == pytest.approx((ref.statistic, ref.pvalue), rel=1e-12)
+
+
+@pytest.mark.parametrize(("n", "level"), [(4, 0.95), (30, 0.9), (200, 0.99)])
+def test_pearson_ci_matches_scipy_fisher_interval(n, level):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n)
+    y = 0.6 * x + rng.standard_normal(n)
+    est = F.pearson_ci(x, y, level)
+    ref = st.pearsonr(x, y)
+    ci = ref.confidence_interval(confidence_level=level)  # SciPy's default method is the Fisher z transform
+    assert est.value == pytest.approx(ref.statistic, rel=1e-12)
+    assert est.low == pytest.approx(ci.low, rel=1e-10)
+    assert est.high == pytest.approx(ci.high, rel=1e-10)
+
+
+def test_pearson_ci_perfect_correlation_is_finite():
+    x = np.arange(10.0)
+    est = F.pearson_ci(x, 2 * x + 1)
+    assert est.value == pytest.approx(1.0, abs=1e-5)
+    assert all(math.isfinite(v) for v in (est.low, est.high))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Log-log slope
+# ----------------------------------------------------------------------------------------------------------------
+
+GRID = (4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+
+
+@pytest.mark.parametrize("stat", ["mean", "median", "geomean"])
+def test_loglog_slope_point_estimate_is_exact_on_a_power_law(stat, key):
+    # samples_i = c d_i^p * base: every stat is scale-equivariant, so centers_i = c d_i^p stat(base) and the OLS
+    # slope in log-log is exactly p (rounding only: ~1e-15 relative).
+    c, p = 2.5, -0.75
+    base = np.random.default_rng(3).lognormal(sigma=0.5, size=31)
+    samples = [c * dd**p * base for dd in GRID]
+    fit = F.loglog_slope(GRID, samples, key, stat=stat, n_boot=200)
+    ref_stat = {"mean": np.mean, "median": np.median, "geomean": lambda a: np.exp(np.mean(np.log(a)))}[stat](base)
+    assert fit.slope == pytest.approx(p, abs=1e-12)
+    assert fit.intercept == pytest.approx(math.log(c * ref_stat), abs=1e-12)
+    np.testing.assert_allclose(fit.centers, [c * dd**p * ref_stat for dd in GRID], rtol=1e-13)
+    assert fit.x == GRID
+    assert fit.low <= fit.slope <= fit.high
+
+
+def _noisy_power_law(seed: int, n: int = 200, sigma: float = 0.5, p: float = 0.5, c: float = 1.3):
+    rng = np.random.default_rng(seed)
+    return [c * dd**p * rng.lognormal(sigma=sigma, size=n) for dd in GRID]
+
+
+def test_loglog_slope_recovers_exponent_with_calibrated_ci(key):
+    n, sigma, p = 200, 0.5, 0.5
+    fit = F.loglog_slope(GRID, _noisy_power_law(0, n, sigma, p), key, stat="mean", n_boot=2000, level=0.95)
+    # Delta method: Var log(mean of n lognormals) = (e^{sigma^2} - 1) / n; OLS slope SE = sqrt(var / Sxx).
+    logx = np.log(GRID)
+    se = math.sqrt((math.exp(sigma**2) - 1) / n / np.sum((logx - logx.mean()) ** 2))
+    assert abs(fit.slope - p) < 5 * se  # a 5-sigma band: fails with probability ~6e-7 for a correct fit
+    assert fit.low <= p <= fit.high  # a 95 % interval (this seed: fixed; fresh seeds: covers 95 % of the time)
+    # The bootstrap percentile interval's width matches the normal theory 2 * 1.96 * SE (bootstrap + sampling noise
+    # of the variance of a lognormal with n = 200: a factor 1.5 either way).
+    width = fit.high - fit.low
+    assert 2 * 1.96 * se / 1.5 < width < 2 * 1.96 * se * 1.5
+
+
+def test_loglog_slope_is_reproducible_with_the_same_key(key):
+    samples = _noisy_power_law(1, n=50)
+    a = F.loglog_slope(GRID, samples, key, n_boot=300)
+    b = F.loglog_slope(GRID, samples, key, n_boot=300)
+    c = F.loglog_slope(GRID, samples, jax.random.fold_in(key, 1), n_boot=300)
+    assert a == b
+    assert a.slope == c.slope  # the point estimate does not depend on the key
+    assert (a.low, a.high) != (c.low, c.high)  # the bootstrap does
+
+
+@pytest.mark.slow
+def test_loglog_slope_coverage_frequency():
+    # Over 100 independent data sets the 90 % interval must cover the true exponent at a rate compatible with 0.9
+    # (one-sided binomial test at 1e-3; percentile bootstrap at n = 100 per point may undercover slightly, so the
+    # null allows 0.85).
+    hits, reps = 0, 100
+    for r in range(reps):
+        fit = F.loglog_slope(GRID, _noisy_power_law(1000 + r, n=100), jax.random.key(r), level=0.9, n_boot=500)
+        hits += fit.low <= 0.5 <= fit.high
+    assert hits >= st.binom.ppf(1e-3, reps, 0.85)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Verdict
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _verdict(**over) -> F.Verdict:
+    kw = dict(claim="gao2024.min_distance", paper="Gao et al. 2024", statement="points are far apart",
+              source="Lemma 2", passed=True, statistic=0.81, expected="-> 1", ci_low=0.79, ci_high=0.83, level=0.95,
+              n_trials=200, params={"d": [16, 64], "eps": 0.2, "dtype": "float64"}, seed=0, seconds=1.5,
+              device="1 x cpu", dtype="float64", statistic_name="rho",
+              checks=[F.Check("ci covers", True, "0.79 <= 0.81 <= 0.83"), F.Check("monotone", False, "no")],
+              table=[{"d": 16, "rho": 0.58}, {"d": 64, "rho": 0.71}], series={"x": [16, 64], "y": [0.58, 0.71]},
+              caveats=["slow convergence"])
+    kw.update(over)
+    return F.Verdict(**kw)
+
+
+def test_verdict_json_round_trip():
+    v = _verdict()
+    text = v.to_json()
+    assert "\n" not in text
+    data = json.loads(text)
+    assert set(data) == {f for f in F.Verdict.__dataclass_fields__}
+    assert data["jax_version"] == jax.__version__
+    back = F.Verdict.from_dict(data)
+    assert back == v
+    assert isinstance(back.checks[0], F.Check)
+    assert F.Verdict.from_dict(json.loads(back.to_json())).to_json() == text
+
+
+def test_verdict_to_dict_converts_numpy_and_non_finite_values():
+    v = _verdict(statistic=np.float32(0.5), n_trials=np.int64(7), passed=np.bool_(True), ci_high=float("inf"),
+                 table=[{"d": np.int32(4), "x": np.array([1.0, np.nan])}])
+    data = v.to_dict()
+    json.dumps(data, allow_nan=False)  # strictly valid JSON
+    assert data["statistic"] == 0.5 and type(data["statistic"]) is float
+    assert data["n_trials"] == 7 and type(data["n_trials"]) is int
+    assert data["passed"] is True
+    assert data["ci_high"] == "inf"
+    assert data["table"] == [{"d": 4, "x": [1.0, "nan"]}]
+
+
+def test_verdict_round_trip_of_non_finite_statistic():
+    v = _verdict(statistic=float("nan"), ci_low=float("-inf"), ci_high=float("inf"))
+    back = F.Verdict.from_dict(json.loads(v.to_json()))
+    assert isinstance(back.statistic, float) and math.isnan(back.statistic)
+    assert back.ci_low == float("-inf") and back.ci_high == float("inf")
