@@ -6,12 +6,14 @@ data matrix), ``k`` the number of classes and ``b`` a batch of trials.
 
 from __future__ import annotations
 
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, UInt32
+from jaxtyping import Key as KeyArray
 
 Key = PRNGKeyArray
+Keys = KeyArray[Array, " n"]
 Scalar = Float[Array, ""]
 Vector = Float[Array, " d"]
 Matrix = Float[Array, "d n"]
 SquareMatrix = Float[Array, "d d"]
 
-__all__ = ["Array", "Bool", "Float", "Int", "Key", "Matrix", "Scalar", "SquareMatrix", "Vector"]
+__all__ = ["Array", "Bool", "Float", "Int", "Key", "Keys", "Matrix", "Scalar", "SquareMatrix", "UInt32", "Vector"]

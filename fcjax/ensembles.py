@@ -11,11 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._types import Array, Float, Int, Key
+from ._types import Array, Float, Int, Key, Keys, UInt32
 from ._validate import check_dim, check_dtype, check_int, check_key
 
 
-def trial_keys(key: Key, n: int, start: int = 0) -> Key:
+def trial_keys(key: Key, n: int, start: int = 0) -> Keys | UInt32[Array, "n 2"]:
     """Per-trial keys ``fold_in(key, i)`` for ``i = start, ..., start + n - 1``, shape ``(n,)``.
 
     Folding in the trial index (rather than splitting a chain) makes trial ``i`` draw the same numbers whatever

@@ -78,7 +78,7 @@ def affine_min_perturbation(w: Float[Array, "k d"], b: Float[Array, " k"] | None
     return MinPerturbation(best, j, delta, i)
 
 
-def collapse_linear(layers: Sequence[tuple[Float[Array, "o i"], Float[Array, " o"] | None]]
+def collapse_linear(layers: Sequence[tuple[Float[Array, "_o _i"], Float[Array, " _o"] | None]]
                     ) -> tuple[Float[Array, "k d"], Float[Array, " k"]]:
     """Collapse ``x -> W_L(...(W_1 x + b_1)...) + b_L`` into one affine map ``(W, b)``.
 

@@ -198,6 +198,9 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+Real = float | np.floating  # NumPy scalars are accepted and written out as plain floats
+
+
 @dataclasses.dataclass
 class Verdict:
     """The outcome of one claim: its statistic, interval, prediction, pass/fail and full provenance.
@@ -210,16 +213,16 @@ class Verdict:
     paper: str
     statement: str
     source: str
-    passed: bool
-    statistic: float
+    passed: bool | np.bool_
+    statistic: Real
     expected: str
-    ci_low: float
-    ci_high: float
-    level: float
-    n_trials: int
+    ci_low: Real
+    ci_high: Real
+    level: Real
+    n_trials: int | np.integer
     params: dict[str, Any]
-    seed: int
-    seconds: float = 0.0
+    seed: int | np.integer
+    seconds: Real = 0.0
     device: str = ""
     dtype: str = ""
     jax_version: str = dataclasses.field(default_factory=lambda: jax.__version__)
