@@ -43,11 +43,16 @@ class MLP(nn.Module):
         return nn.Dense(self.classes, name="readout")(x)
 
 
-def linear_net_affine(params) -> tuple[Float[Array, "k d"], Float[Array, " k"]]:
-    """The collapsed affine map ``(W, b)`` of a :class:`LinearNet`'s parameters (rows of ``W`` are probes)."""
+def linear_net_affine(params, dtype=None) -> tuple[Float[Array, "k d"], Float[Array, " k"]]:
+    """The collapsed affine map ``(W, b)`` of a :class:`LinearNet`'s parameters (rows of ``W`` are probes).
+
+    ``dtype`` (e.g. float64) casts the parameters *before* the product, so the collapse adds no float32 rounding
+    to what ``model.apply`` computes in that dtype.
+    """
     p = params.get("params", params)
     layers = []
     for name in ("hidden", "readout"):
-        kernel = p[name]["kernel"]
-        layers.append((kernel.T, p[name].get("bias", jnp.zeros(kernel.shape[1], kernel.dtype))))
+        kernel = p[name]["kernel"] if dtype is None else p[name]["kernel"].astype(dtype)
+        bias = p[name].get("bias", jnp.zeros(kernel.shape[1], kernel.dtype)).astype(kernel.dtype)
+        layers.append((kernel.T, bias))
     return collapse_linear(layers)

@@ -46,16 +46,20 @@ def rising(ds: Sequence[int], samples: Sequence[np.ndarray], alpha: float) -> tu
     return bool(ok), notes
 
 
-def slope_check(name: str, fit: SlopeFit, *, contains: float | None = None, at_most: float | None = None,
-                at_least: float | None = None) -> Check:
-    """A check on a fitted log-log slope's interval: it contains a value, or its limits respect a bound."""
+def slope_check(name: str, fit: SlopeFit, *, contains: float | None = None, not_above: float | None = None,
+                not_below: float | None = None) -> Check:
+    """A check on a fitted log-log slope's interval; each condition fails only when the data refute it.
+
+    ``contains``: the interval contains the value. ``not_above``: the slope is not significantly above the value
+    (lower limit <= value). ``not_below``: not significantly below it (upper limit >= value).
+    """
     conds = []
     if contains is not None:
         conds.append((fit.low <= contains <= fit.high, f"contains {contains:g}"))
-    if at_most is not None:
-        conds.append((fit.low <= at_most, f"lower limit <= {at_most:g} (not significantly above it)"))
-    if at_least is not None:
-        conds.append((fit.low >= at_least, f"lower limit >= {at_least:g}"))
+    if not_above is not None:
+        conds.append((fit.low <= not_above, f"lower limit <= {not_above:g} (not significantly above it)"))
+    if not_below is not None:
+        conds.append((fit.high >= not_below, f"upper limit >= {not_below:g} (not significantly below it)"))
     passed = all(c for c, _ in conds)
     detail = (f"slope {fit.slope:.3f}, {fit.level:.2%} CI [{fit.low:.3f}, {fit.high:.3f}]; required: "
               + " and ".join(t for _, t in conds))

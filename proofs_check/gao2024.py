@@ -24,7 +24,7 @@ from fcjax.geometry import chernoff_union_bound, nearest_other_index, optimal_ra
 from fcjax.linear import affine_min_perturbation, pairwise_distance
 from fcjax.models import MLP, LinearNet, linear_net_affine
 from fcjax.path_integral import path_integral
-from fcjax.stats import Check, clopper_pearson, ks_2samp, ks_test, loglog_slope, mean_ci, pearson_ci, spearman
+from fcjax.stats import Check, clopper_pearson, ks_2samp, ks_test, loglog_slope, mean_ci, spearman
 from fcjax.train import TrainConfig, train
 
 from ._common import fit_line, line, mean_band, rising, slope_check, sweep
@@ -122,7 +122,7 @@ def optimal_robustness(cfg: SweepConfig, key, progress) -> Outcome:
     checks = [
         Check("radius/√(d/2) rises with d (finite-d minimum converging)", up_ok, "; ".join(up_notes)),
         Check("radius/√(d/2) stays below 1", all(h < 1 for h in highs), f"CI upper {[round(h, 4) for h in highs]}"),
-        slope_check("radius grows at least like √d", fit, at_least=0.5),
+        slope_check("radius grows at least like √d", fit, not_below=0.5),
     ]
     r_means = [float(np.mean(r)) for r in radius]
     return Outcome(
@@ -149,7 +149,7 @@ def optimal_robustness(cfg: SweepConfig, key, progress) -> Outcome:
 def qr_law(cfg: SweepConfig, key, progress) -> Outcome:
     data = sweep(cfg, key, progress, trials.qr_trial, lambda d: 4 * d * d * 8)
     ds = list(data)
-    m = 6 * len(ds) + 2
+    m = 8 * len(ds) + 2
     level = 1 - ALPHA / m
     laws = {"r_dd": ("chi", (1,)), "r_pp": ("chi", (2,)), "r_pd": ("norm", ())}
     table, failures = [], []
@@ -160,8 +160,10 @@ def qr_law(cfg: SweepConfig, key, progress) -> Outcome:
             row[f"ks_{name}"] = {"D": res.statistic, "p": res.pvalue}
             if res.pvalue < ALPHA / m:
                 failures.append(f"d={d} {name} vs {law}{args}: KS p={res.pvalue:.2g}")
-        for a, b in (("r_dd", "r_pp"), ("r_dd", "r_pd"), ("r_pp", "r_pd")):
-            res = spearman(data[d][a], data[d][b])
+        # R_{d-1,d} is symmetric, so dependence through its size shows only in |R_{d-1,d}|: test both.
+        cols = {**data[d], "|r_pd|": np.abs(data[d]["r_pd"])}
+        for a, b in (("r_dd", "r_pp"), ("r_dd", "r_pd"), ("r_pp", "r_pd"), ("r_dd", "|r_pd|"), ("r_pp", "|r_pd|")):
+            res = spearman(cols[a], cols[b])
             row[f"spearman_{a}_{b}"] = {"rho": res.statistic, "p": res.pvalue}
             if res.pvalue < ALPHA / m:
                 failures.append(f"d={d} {a}~{b}: Spearman {res.statistic:.3f}, p={res.pvalue:.2g}")
@@ -171,7 +173,7 @@ def qr_law(cfg: SweepConfig, key, progress) -> Outcome:
     e_dd, e_pp = mean_ci(top["r_dd"] ** 2, level), mean_ci(top["r_pp"] ** 2, level)
     checks = [
         Check("KS and independence tests accept the Bartlett law at every d", not failures,
-              "; ".join(failures) or f"all {6 * len(ds)} p-values >= {ALPHA / m:.2g} (Bonferroni)"),
+              "; ".join(failures) or f"all {8 * len(ds)} p-values >= {ALPHA / m:.2g} (Bonferroni)"),
         Check("E R_dd² = 1", e_dd.low <= 1 <= e_dd.high, f"{e_dd.value:.4f} [{e_dd.low:.4f}, {e_dd.high:.4f}]"),
         Check("E R_{d-1,d-1}² = 2", e_pp.low <= 2 <= e_pp.high, f"{e_pp.value:.4f} [{e_pp.low:.4f}, {e_pp.high:.4f}]"),
     ]
@@ -218,12 +220,13 @@ def onehot_linear_fooled(cfg: OneHotConfig, key, progress) -> Outcome:
         Check("e makes f_{d-1} > f_d in every trial", bool((cat["pair_margin"] > 0).all()),
               f"{int((cat['pair_margin'] > 0).sum())}/{n_tot}; f_(d-1) - f_d after e: min "
               f"{cat['pair_margin'].min():.6f}, max {cat['pair_margin'].max():.6f} (construction gives 1)"),
-        Check("the argmax leaves class d in every trial", bool(cat["moved_off_d"].all()),
+        Check("the argmax leaves class d in every trial (follows from the pair flip)", bool(cat["moved_off_d"].all()),
               f"{int(cat['moved_off_d'].sum())}/{n_tot}"),
-        Check("‖e‖ <= bound in every trial", bool((cat["norm_e"] <= cat["bound"] * (1 + bound_tol)).all()),
+        Check("‖e‖ <= bound in every trial (triangle inequality: an implementation sanity check)",
+              bool((cat["norm_e"] <= cat["bound"] * (1 + bound_tol)).all()),
               f"max ‖e‖/bound = {np.max(cat['norm_e'] / cat['bound']):.4f}"),
         slope_check("mean ‖e‖ does not grow with d", fit_e, contains=0.0),
-        slope_check("‖e‖/optimal radius falls at least like d^(-1/2)", fit_r, at_most=-0.5),
+        slope_check("‖e‖/optimal radius falls at least like d^(-1/2)", fit_r, not_above=-0.5),
     ]
     table = [{"d": d, "mean_norm_e": float(np.mean(data[d]["norm_e"])), "mean_bound": float(np.mean(data[d]["bound"])),
               "geomean_ratio": float(np.exp(np.mean(np.log(data[d]["ratio"])))),
@@ -262,7 +265,7 @@ def _two_probe_on_nets(cfg: TwoProbeConfig, key) -> tuple[np.ndarray, np.ndarray
         x = gaussian_points(kx, d, dtype=cfg.jdtype).T
         res = train(kt, model, x, jnp.arange(d), TrainConfig(steps=cfg.net_steps, learning_rate=1e-2))
         # Flax keeps float32 parameters; the identity is checked on those probes in the claim's dtype.
-        w, b = (t.astype(cfg.jdtype) for t in linear_net_affine(res.params))
+        w, b = linear_net_affine(res.params, cfg.jdtype)
 
         def at(i):
             f = w @ x[i] + b
@@ -297,20 +300,23 @@ def two_probe_identity(cfg: TwoProbeConfig, key, progress) -> Outcome:
     worst, table = 0.0, []
     for d in ds:
         r = data[d]["error"] / (8 * (d + 2) * eps * data[d]["scale"])
-        worst = max(worst, float(r.max()))
+        worst = max(worst, float(r.max()) if np.all(np.isfinite(r)) else float("inf"))  # NaN must fail
         table.append({"d": d, "max_error": float(data[d]["error"].max()), "max_error_over_tol": float(r.max()),
                       "min_slack": float(data[d]["slack"].min()), "flipped": int(data[d]["flipped"].sum()),
                       "n": int(data[d]["error"].size)})
     n_err, n_scale, n_slack = _two_probe_on_nets(cfg, jax.random.fold_in(key, 10**6))
-    net_worst = float(np.max(n_err / (8 * (cfg.net_d + 2) * eps * n_scale)))
-    slack_ok = all(float(data[d]["slack"].min()) >= -8 * (d + 2) * eps * float(data[d]["scale"].max()) for d in ds)
+    net_tol = 8 * (cfg.net_d + 2) * eps * n_scale
+    net_worst = float(np.max(n_err / net_tol)) if np.all(np.isfinite(n_err)) else float("inf")
+    slack_ok = all(bool(np.all(data[d]["slack"] >= -8 * (d + 2) * eps * data[d]["scale"])) for d in ds)
+    slack_ok = slack_ok and bool(np.all(n_slack >= -net_tol))
     checks = [
         Check("identity with the exact hyperplane distance (random probes)", worst <= 1,
               f"max error / (8(d+2)·eps·scale) = {worst:.3g}"),
         Check("identity on trained Flax linear nets", net_worst <= 1,
               f"{cfg.nets} nets x {cfg.net_d} points: max error / tolerance = {net_worst:.3g}"),
-        Check("bound <= sqrt(a1² + a2²)", slack_ok and float(n_slack.min()) >= -1e-9,
-              f"min slack {min(r['min_slack'] for r in table):.3g} (random), {n_slack.min():.3g} (nets)"),
+        Check("bound <= sqrt(a1² + a2²) (Cauchy-Schwarz: an implementation sanity check)", slack_ok,
+              f"min slack {min(r['min_slack'] for r in table):.3g} (random), {n_slack.min():.3g} (nets); "
+              "tolerance 8(d+2)·eps·scale"),
         Check("crossing the bound flips f_i - f_j", all(r["flipped"] == r["n"] for r in table),
               ", ".join(f"d={r['d']}: {r['flipped']}/{r['n']}" for r in table)),
     ]
@@ -380,7 +386,8 @@ def _path_stats(model, params, x, i, j, nodes):
     coarse, fine = path_integral(g, x[i], x[j], nodes), path_integral(g, x[i], x[j], 2 * nodes)
     scale = jnp.abs(g(x[i])) + jnp.abs(g(x[j])) + fine.length * jnp.max(fine.grad_norm)
     return {"err": jnp.abs(fine.value - fine.difference), "est": jnp.abs(coarse.value - fine.value),
-            "scale": scale, "mean_abs_cos": fine.mean_abs_cos, "length": fine.length}
+            "scale": scale, "mean_abs_cos": fine.mean_abs_cos, "length": fine.length, "g1": g(x[i]),
+            "D": fine.difference}
 
 
 def _path_nets(cfg: PathIntegralConfig, key, d: int, model, linear: bool):
@@ -392,7 +399,7 @@ def _path_nets(cfg: PathIntegralConfig, key, d: int, model, linear: bool):
         out = jax.vmap(lambda i, j: _path_stats(model, res.params, x, i, j, cfg.nodes))(jnp.arange(d), js)
         out["valid"] = jnp.broadcast_to(res.accuracy == 1.0, (d,))
         if linear:
-            w, b = linear_net_affine(res.params)
+            w, b = linear_net_affine(res.params, cfg.jdtype)  # Flax keeps float32 params
             exact = jax.vmap(lambda i: affine_min_perturbation(w, b, x[i], label=i).distance)(jnp.arange(d))
             pair = jax.vmap(lambda i, j: pairwise_distance(w, b, x[i], i, j))(jnp.arange(d), js)
             out["exact_over_half"] = exact / (out["length"] / 2)
@@ -432,39 +439,56 @@ def path_integral_claim(cfg: PathIntegralConfig, key, progress) -> Outcome:
 
     lin_ok, lin_detail = identity(lin)
     mlp_ok, mlp_detail = identity(mlp)
+    # For a linear net cos θ is constant, D = L‖∇g‖cos θ and the pair's exact robustness is g(x1)/‖∇g‖, so
+    # pair/(L/2) = |cos θ| · 2 g(x1)/|D| exactly: |cos θ| alone predicts it when the margins are symmetric.
+    pair_all, cos_all = cat(lin, "pair_over_half"), cat(lin, "mean_abs_cos")
+    formula = cos_all * 2 * cat(lin, "g1") / np.abs(cat(lin, "D"))
+    rel = np.abs(pair_all - formula) / np.maximum(np.abs(pair_all), eps)
+    rel_tol = 16 * (max(cfg.ds) + 2) * eps  # gradients, norms and dot products of length d, each ~d·eps
+    pred_ok = bool(np.all(rel <= rel_tol))
+    rows, per_net = [], []
+    for d, r in zip(cfg.ds, lin, strict=True):
+        v = r["valid"].reshape(cfg.nets, d).all(axis=1)
+        # One value per network (its points share weights): mean log(|cos θ| / (robustness/(L/2))).
+        lr_pair = np.log(r["mean_abs_cos"] / r["pair_over_half"]).reshape(cfg.nets, d).mean(axis=1)[v]
+        lr_all = np.log(r["mean_abs_cos"] / r["exact_over_half"]).reshape(cfg.nets, d).mean(axis=1)[v]
+        est = mean_ci(lr_pair, LEVEL) if lr_pair.size >= 2 else None
+        est_all = mean_ci(lr_all, LEVEL) if lr_all.size >= 2 else None
+        per_net.append(est)
+        rows.append({"d": d, "valid_nets": int(v.sum()),
+                     "log_cos_over_pair": None if est is None else {"mean": est.value, "low": est.low,
+                                                                   "high": est.high},
+                     "log_cos_over_all_class": None if est_all is None else {"mean": est_all.value,
+                                                                             "low": est_all.low,
+                                                                             "high": est_all.high}})
     valid = cat(lin, "valid").astype(bool)
-    pred, exact, pair = cat(lin, "mean_abs_cos")[valid], cat(lin, "exact_over_half")[valid], cat(lin,
-                                                                                                 "pair_over_half")[valid]
-    if valid.sum() >= 4:
-        corr = pearson_ci(pred, exact, LEVEL)
-        rel = np.abs(pred - exact) / exact
-        rel_pair = np.abs(pred - pair) / pair
-        corr_detail = (f"Pearson r = {corr.value:.3f} [{corr.low:.3f}, {corr.high:.3f}] over {valid.sum()} points; "
-                       f"median relative error {np.median(rel):.3f} (all-class robustness), "
-                       f"{np.median(rel_pair):.3f} (the path's own class pair)")
-    else:
-        corr, corr_detail = None, f"only {valid.sum()} points on networks that fit their data"
+    pred, exact = cos_all[valid], cat(lin, "exact_over_half")[valid]
     checks = [
-        Check("quadrature = g(x1) - g(x2) on trained linear nets", lin_ok, lin_detail),
+        Check("quadrature = g(x1) - g(x2) on trained linear nets (constant integrand: sanity check)", lin_ok,
+              lin_detail),
         Check("quadrature = g(x1) - g(x2) on trained tanh MLPs", mlp_ok, mlp_detail),
-        Check("mean |cos θ| predicts robustness/(distance/2) (positive correlation)",
-              corr is not None and corr.low > 0, corr_detail),
+        Check("robustness/(L/2) = |cos θ| · 2g(x1)/|D| on every linear-net path", pred_ok,
+              f"{rel.size} paths; max relative deviation {rel.max():.2e} <= {rel_tol:.1e} (16(d+2)·eps)"),
     ]
     table = [{"d": d, "net": kind, "paths": int(r["err"].size), "valid_fraction": float(np.mean(r["valid"])),
               "mean_abs_cos": float(np.mean(r["mean_abs_cos"])), "max_abs_error": float(np.max(r["err"])),
               **({"mean_exact_over_half": float(np.mean(r["exact_over_half"]))} if "exact_over_half" in r else {})}
              for d, rl, rm in zip(cfg.ds, lin, mlp, strict=True) for kind, r in (("linear", rl), ("tanh-mlp", rm))]
-    stat = corr.value if corr is not None else float("nan")
+    table += rows
+    top = per_net[-1]
     return Outcome(
-        passed=all(c.passed for c in checks), statistic=stat, statistic_name="Pearson r(mean|cos θ|, exact/(L/2))",
-        expected="identity exact; r > 0", ci_low=corr.low if corr else float("nan"),
-        ci_high=corr.high if corr else float("nan"), level=LEVEL, n_trials=2 * cfg.nets * len(cfg.ds),
+        passed=all(c.passed for c in checks), statistic=top.value if top else float("nan"),
+        statistic_name=f"mean log(|cos θ| / (pair robustness/(L/2))) per net, d={cfg.ds[-1]}",
+        expected="0 when margins are symmetric (2g(x1)/D = 1)", ci_low=top.low if top else float("nan"),
+        ci_high=top.high if top else float("nan"), level=LEVEL, n_trials=2 * cfg.nets * len(cfg.ds),
         checks=checks, table=table,
         series={"title": "Path-integral prediction on trained linear nets", "xlabel": "mean |cos θ| along the path",
                 "ylabel": "exact robustness / (L/2)", "loglog": False, "scatter": True,
-                "lines": [line("points", pred, exact)], "refs": [line("y = x", [0, 1], [0, 1])]},
+                "lines": [line("points (all-class robustness)", pred, exact)], "refs": [line("y = x", [0, 1], [0, 1])]},
         caveats=["Exact robustness of the tanh MLPs needs the attacks and certificates of a later issue; only the "
-                 "identity is checked on them."],
+                 "identity is checked on them.",
+                 "Crossing the boundary takes |cos θ|·L/2 along the gradient when margins are symmetric; reaching "
+                 "g(x2) takes |cos θ|·L (our notes' '2|mean cos θ|' is that second reading)."],
     )
 
 
@@ -486,10 +510,10 @@ def sqrt_d_gap(cfg: SweepConfig, key, progress) -> Outcome:
                                stat="geomean")
             for n, name in enumerate(("exact", "pair", "theorem"))}
     checks = [
-        slope_check("exact minimum (all classes) falls at least like d^(-1/2)", fits["exact"], at_most=-0.5),
+        slope_check("exact minimum (all classes) falls at least like d^(-1/2)", fits["exact"], not_above=-0.5),
         slope_check("exact distance to the theorem's (d-1, d) boundary falls at least like d^(-1/2)", fits["pair"],
-                    at_most=-0.5),
-        slope_check("Theorem 1's ‖e‖ over the radius falls at least like d^(-1/2)", fits["theorem"], at_most=-0.5),
+                    not_above=-0.5),
+        slope_check("Theorem 1's ‖e‖ over the radius falls at least like d^(-1/2)", fits["theorem"], not_above=-0.5),
     ]
     table = [{"d": d, **{f"median_{k}": float(np.median(data[d][k])) for k in ("exact", "pair", "theorem")}}
              for d in ds]
@@ -541,8 +565,8 @@ def _train_cube(cfg: TrainedLinearConfig, key, d: int, width: int, steps: int) -
         kd, kt = jax.random.split(k)
         a, pts, labels = sign_cube_data(kd, d, dtype=jnp.float32)
         res = train(kt, model, pts, labels, tc)
-        w, b = linear_net_affine(res.params)
-        v, c = (w[1] - w[0]).astype(cfg.jdtype), (b[1] - b[0]).astype(cfg.jdtype)
+        w, b = linear_net_affine(res.params, cfg.jdtype)
+        v, c = w[1] - w[0], b[1] - b[0]
         a64 = a.astype(cfg.jdtype)
         g = pts.astype(cfg.jdtype) @ v + c
         robust = jnp.min(jnp.abs(g)) / jnp.linalg.norm(v)
@@ -564,7 +588,7 @@ def _train_gauss(cfg: TrainedLinearConfig, key, d: int, width: int, steps: int) 
         kd, kt = jax.random.split(k)
         x = gaussian_points(kd, d, dtype=cfg.jdtype)
         res = train(kt, model, x.T.astype(jnp.float32), jnp.arange(d), tc)
-        w, b = (t.astype(cfg.jdtype) for t in linear_net_affine(res.params))
+        w, b = linear_net_affine(res.params, cfg.jdtype)
         radius = optimal_radius(x)
         net = jax.vmap(lambda i: affine_min_perturbation(w, b, x[:, i], label=i).distance)(jnp.arange(d))
         inv = jnp.linalg.inv(x)
@@ -608,20 +632,29 @@ def trained_linear(cfg: TrainedLinearConfig, key, progress) -> Outcome:
         for steps in cfg.steps:
             rs = [cube[width, steps, d] for d in cfg.ds]
             valid = np.concatenate([r["valid"] for r in rs]).astype(bool)
+            # The paper compares |cos θ₁| with φ (a ratio of lengths), so the test is on log(|cos θ₁|/φ).
+            log_ratio = np.log(np.concatenate([r["cos1"] / r["phi"] for r in rs])[valid])
             diff = np.concatenate([r["cos1"] - r["phi"] for r in rs])[valid]
             cos2 = np.concatenate([r["cos2"] for r in rs])[valid]
             row = {"data": "x = Az", "width": width, "steps": steps, "valid": f"{valid.sum()}/{valid.size}"}
             if valid.sum() >= 2:
-                est = mean_ci(diff, level)
-                row.update(mean_cos1_minus_phi=est.value, ci_low=est.low, ci_high=est.high,
-                           mean_abs_diff=float(np.mean(np.abs(diff))), mean_cos2=float(np.mean(cos2)),
+                est = mean_ci(log_ratio, level)
+                row.update(mean_log_cos1_over_phi=est.value, ci_low=est.low, ci_high=est.high,
+                           mean_cos1_minus_phi=float(np.mean(diff)), mean_abs_diff=float(np.mean(np.abs(diff))),
+                           mean_cos2=float(np.mean(cos2)),
                            mean_phi=float(np.mean(np.concatenate([r["phi"] for r in rs])[valid])))
+                for d, r in zip(cfg.ds, rs, strict=True):  # the robustness gap: network / optimal classifier
+                    v = r["valid"].astype(bool)
+                    row[f"gap_d{d}"] = float(np.exp(np.mean(np.log(r["ratio"][v])))) if v.any() else None
             table.append(row)
             if steps == longest:
                 ok = valid.sum() >= 2 and row["ci_low"] <= 0 <= row["ci_high"]
-                detail = (f"width {width}, {steps} steps: mean(|cos θ₁| − φ) = {row['mean_cos1_minus_phi']:.4f} "
-                          f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}], mean |cos θ₂| = {row['mean_cos2']:.4f}, "
-                          f"valid runs {row['valid']}" if valid.sum() >= 2 else f"valid runs {row['valid']}")
+                detail = (f"width {width}, {steps} steps: mean log(|cos θ₁|/φ) = {row['mean_log_cos1_over_phi']:.4f}"
+                          f" [{row['ci_low']:.4f}, {row['ci_high']:.4f}] (mean |cos θ₁| − φ = "
+                          f"{row['mean_cos1_minus_phi']:.4f}), mean |cos θ₂| = {row['mean_cos2']:.4f}, valid runs "
+                          f"{row['valid']}; robustness / optimal radius (geometric mean) by d: "
+                          + ", ".join(f"{d}: {row[f'gap_d{d}']:.3f}" for d in cfg.ds if row.get(f"gap_d{d}"))
+                          if valid.sum() >= 2 else f"valid runs {row['valid']}")
                 checks.append(Check(f"x = Az data, width {width}: |cos θ₁| matches φ", bool(ok), detail))
                 if headline is None or width == cfg.widths[-1]:
                     headline = row
@@ -642,11 +675,11 @@ def trained_linear(cfg: TrainedLinearConfig, key, progress) -> Outcome:
                                        stat="geomean")
                     fits[factor] = fit
                     checks.append(slope_check(f"Gaussian points, width {factor}d: robustness/radius falls at least "
-                                              "like d^(-1/2)", fit, at_most=-0.5))
+                                              "like d^(-1/2)", fit, not_above=-0.5))
                 else:
                     checks.append(Check(f"Gaussian points, width {factor}d", False,
                                         "fewer than 2 networks fit their data at some d"))
-    stat = headline.get("mean_cos1_minus_phi", float("nan")) if headline else float("nan")
+    stat = headline.get("mean_log_cos1_over_phi", float("nan")) if headline else float("nan")
     series = {}
     if fits:
         factor = cfg.gauss_width_factors[-1]
@@ -660,7 +693,7 @@ def trained_linear(cfg: TrainedLinearConfig, key, progress) -> Outcome:
                   "fits": [fit_line("trained", fits[factor])]}
     return Outcome(
         passed=all(c.passed for c in checks), statistic=stat,
-        statistic_name="mean(|cos θ₁| − φ) on x = Az data (largest width, longest training)", expected="0",
+        statistic_name="mean log(|cos θ₁|/φ) on x = Az data (largest width, longest training)", expected="0",
         ci_low=headline.get("ci_low", float("nan")) if headline else float("nan"),
         ci_high=headline.get("ci_high", float("nan")) if headline else float("nan"), level=level,
         n_trials=cfg.nets * len(cfg.steps) * (len(cfg.ds) * len(cfg.widths)
@@ -669,7 +702,11 @@ def trained_linear(cfg: TrainedLinearConfig, key, progress) -> Outcome:
         caveats=["Valid runs are those with 100% training accuracy (the paper's '18 valid runs' criterion is "
                  "unknown); robustness is the exact minimal l2 perturbation of the collapsed linear map.",
                  "Paper's width is 3000 ([N]); the defaults use smaller widths for CPU; set widths=3000 to match.",
-                 "The paper's numbers (mean |cos θ₁| 0.3645 vs φ 0.3280, [N]) are unconfirmed and not thresholds."],
+                 "The paper's numbers (mean |cos θ₁| 0.3645 vs φ 0.3280, [N]) are unconfirmed and not thresholds.",
+                 "On x = Az data every linear separator is nearly as fragile as the compressed one (a review's SVM "
+                 "probe: the max-margin linear classifier's margin is only ~1.1-1.25 R_dd at d = 7-11), so "
+                 "|cos θ₁| ≈ φ there is weak evidence about what training prefers; the CI's width is the "
+                 "resolution of the check. The Gaussian-point data separate the two solutions clearly."],
     )
 
 

@@ -40,6 +40,7 @@ class SweepConfig:
                 raise ValueError(f"d must be >= {self.min_d} for this claim, got {d}")
         if len(set(self.ds)) != len(self.ds):
             raise ValueError(f"d must not repeat values, got {self.ds!r}")
+        object.__setattr__(self, "ds", tuple(sorted(self.ds)))  # the rising/slope tests read the grid in order
         check_int(self.trials, "trials", minimum=1)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
