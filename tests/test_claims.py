@@ -27,7 +27,6 @@ def test_quick_claim_passes_with_fixed_seed(claim_id):
     assert v.checks and all(c.passed for c in v.checks)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("claim_id", HOLDING)
 def test_quick_claim_passes_with_fresh_seed(claim_id):
     # A true claim fails with probability <= ALPHA = 1e-3 per fresh seed (Bonferroni inside each claim); the seed
