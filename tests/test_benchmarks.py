@@ -1,0 +1,34 @@
+"""Smoke test of ``benchmarks/gaussian_core.py``: ``--quick`` runs, and prints JSON lines ending in the summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gaussian_core.py"
+
+
+def test_gaussian_core_quick_prints_json_lines_and_a_summary_last():
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
+    env["JAX_PLATFORMS"] = "cpu"  # the smoke test exercises the CPU path wherever it runs
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) >= 3, proc.stdout
+    records = [json.loads(ln) for ln in lines]  # every line is one JSON object
+    for rec in records:
+        assert math.isfinite(rec["ratio"]) and rec["ratio"] > 0, rec
+        for field in ("benchmark", "d", "n_trials", "fcjax_trials_per_s", "baseline_trials_per_s", "jax_version",
+                      "device_kind", "device_count", "matmul_precision", "dtype"):
+            assert field in rec, (field, rec)
+    stats = {rec["benchmark"] for rec in records[:-1]}
+    assert {"gaussian_core/min_distance", "gaussian_core/onehot_linear_fooled"} <= stats
+    summary = records[-1]
+    assert summary["benchmark"] == "gaussian_core/summary"
+    for field in ("ratio_min_distance", "ratio_onehot_linear_fooled", "ratio_combined"):
+        assert math.isfinite(summary[field]) and summary[field] > 0, summary
