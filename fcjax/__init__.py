@@ -13,6 +13,7 @@ from .compression import interpolating_network as interpolating_network
 from .compression import last_two_probes as last_two_probes
 from .compression import positive_qr as positive_qr
 from .compression import theorem1_perturbation as theorem1_perturbation
+from .compression import theorem1_vector as theorem1_vector
 from .compression import trailing_from_probes as trailing_from_probes
 from .compression import trailing_qr as trailing_qr
 from .compression import two_probe_bound as two_probe_bound
@@ -111,7 +112,7 @@ __all__ = [
     "sign_cube_data",
     "sign_cube_radius",
     "spearman",
-    "theorem1_perturbation",
+    "theorem1_perturbation", "theorem1_vector",
     "trailing_from_probes",
     "trailing_qr",
     "train",

@@ -178,6 +178,11 @@ class Theorem1Perturbation(NamedTuple):
     trailing: TrailingQR
 
 
+def theorem1_vector(t: TrailingQR) -> Float[Array, " d"]:
+    """``e = (R_{d-1,d-1} - R_{d-1,d}) q_{d-1} - R_dd q_d``: Theorem 1's perturbation from the trailing block."""
+    return (t.r_pp - t.r_pd) * t.q_p - t.r_dd * t.q_d
+
+
 def theorem1_perturbation(x: Float[Array, "d d"], method: Method = "solve", *, trailing: TrailingQR | None = None
                           ) -> Theorem1Perturbation:
     """The perturbation that makes the interpolating network put class d-1 above class d at ``x_d``.
@@ -187,7 +192,7 @@ def theorem1_perturbation(x: Float[Array, "d d"], method: Method = "solve", *, t
     (Gao et al., Theorem 1; construction derived in our notes).
     """
     t = trailing_qr(x, method) if trailing is None else trailing
-    e = (t.r_pp - t.r_pd) * t.q_p - t.r_dd * t.q_d
+    e = theorem1_vector(t)
     return Theorem1Perturbation(e, jnp.linalg.norm(e), jnp.abs(t.r_pp) + jnp.abs(t.r_pd) + jnp.abs(t.r_dd), t)
 
 

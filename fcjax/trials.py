@@ -14,7 +14,7 @@ import jax.scipy.linalg as jsl
 
 from ._types import Array, Float, Key
 from ._validate import check_dim, check_dtype, check_key
-from .compression import trailing_from_probes, trailing_qr, two_probe_bound
+from .compression import theorem1_vector, trailing_from_probes, trailing_qr, two_probe_bound
 from .ensembles import gaussian_points, gaussian_product
 from .geometry import gram, min_pairwise_distance, optimal_radius, point_radius
 from .linear import affine_min_perturbation
@@ -103,7 +103,7 @@ def theorem1_stats(x: Float[Array, "d d"], check_all_points: bool = True, method
     if method == "lu":
         lu = jsl.lu_factor(x)
         t = trailing_from_probes(jsl.lu_solve(lu, rhs, trans=1))
-        e = (t.r_pp - t.r_pd) * t.q_p - t.r_dd * t.q_d
+        e = theorem1_vector(t)
         # One solve for f(x_d + e) and f(X): the LAPACK calls then form a chain (factor -> probes -> outputs).
         # jaxlib 0.10's CPU LAPACK kernels block a pool thread while they spread their batch over the same pool,
         # so two independent batched solves at once can deadlock a 2-thread pool (seen on a 2-core machine).
@@ -119,7 +119,7 @@ def theorem1_stats(x: Float[Array, "d d"], check_all_points: bool = True, method
         p = mm(x, jsl.cho_solve(cho, rhs))
         p = p + mm(x, jsl.cho_solve(cho, rhs - mm(x.T, p)))
         t = trailing_from_probes(p)
-        e = (t.r_pp - t.r_pd) * t.q_p - t.r_dd * t.q_d
+        e = theorem1_vector(t)
         v = jnp.concatenate([(x[:, -1] + e)[:, None], cols], axis=1)
         xtv = jnp.concatenate([mm(x.T, v[:, 0])[:, None], g if check_all_points else g[:, -2:]], axis=1)
         sol = jsl.cho_solve(cho, xtv)
@@ -180,7 +180,7 @@ def exact_gap_trial(key: Key, d: int, dtype=jnp.float64) -> Stats:
     f = w @ xd
     pair = (f[d - 1] - f[d - 2]) / jnp.linalg.norm(w[d - 1] - w[d - 2])
     t = trailing_from_probes(w[-2:].T)
-    theorem = jnp.hypot(t.r_pp - t.r_pd, t.r_dd)
+    theorem = jnp.linalg.norm(theorem1_vector(t))
     radius = point_radius(x, d - 1)
     return {"exact": exact / radius, "pair": pair / radius, "theorem": theorem / radius, "radius": radius}
 
