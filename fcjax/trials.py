@@ -78,7 +78,8 @@ def theorem1_trial(key: Key, d: int, dtype=jnp.float64, check_all_points: bool =
 
     One LU factorisation of ``X`` serves the probes (``X^T P = [e_{d-1}, e_d]``), the network's outputs at
     ``x_d + e`` and, when ``check_all_points``, the one-hot check ``f(X) = I`` on every training point.
-    ``draw="paired"`` samples with :func:`paired_normal` (same law, faster) instead of ``jax.random.normal``;
+    ``draw="paired"`` samples with :func:`paired_normal` (same law, half the Threefry hashing) instead of
+    ``jax.random.normal``;
     ``method="cholesky"`` is the GEMM-heavy path of :func:`theorem1_stats` (faster on GPUs).
     """
     return theorem1_stats(_draw_points(key, d, dtype, draw), check_all_points, method)
