@@ -1,4 +1,4 @@
-"""Flax (linen) classifiers used by the checks: the paper's one-hidden-layer linear network and a small MLP.
+"""Flax (linen) classifiers used by the checks: the paper's one-hidden-layer linear network, MLPs and a small CNN.
 
 Gao et al. (arXiv 2406.16200), Theorem 1 and experiment E1: ``f(x) = H_2 sigma(H_1 x)`` with sigma = identity.
 A linear network's decision depends only on the collapsed map ``W = H_2 H_1``; its rows are the probe vectors
@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from ._types import Array, Float
+from ._validate import check_int
 from .linear import collapse_linear
 
 
@@ -41,6 +42,42 @@ class MLP(nn.Module):
         for n, width in enumerate(self.hidden):
             x = self.activation(nn.Dense(width, name=f"dense_{n}")(x))
         return nn.Dense(self.classes, name="readout")(x)
+
+
+def relu_mlp(depth: int, width: int, classes: int) -> MLP:
+    """A ReLU :class:`MLP` with ``depth`` hidden layers of ``width`` units (the nonlinear nets of Gao et al. 6)."""
+    check_int(depth, "depth", minimum=1)
+    check_int(width, "width", minimum=1)
+    check_int(classes, "classes", minimum=2)
+    return MLP(hidden=(width,) * depth, classes=classes, activation=nn.relu)
+
+
+class CNN(nn.Module):
+    """A small ReLU convolutional net on *flat* inputs: ``(..., h*w*c)`` is reshaped to ``(..., h, w, c)``.
+
+    Flat inputs keep every attack, certificate and distance in fcjax one-dimensional (``d = h*w*c``), so the
+    same code serves MLPs and CNNs. Layers: ``len(features)`` convolutions (``kernel`` x ``kernel``, stride
+    ``stride``, SAME padding, ReLU), flatten, one ReLU dense layer of ``hidden`` units, a linear readout.
+    """
+
+    image_shape: tuple[int, int, int]
+    classes: int
+    features: Sequence[int] = (8, 16)
+    kernel: int = 3
+    stride: int = 2
+    hidden: int = 64
+
+    @nn.compact
+    def __call__(self, x: Float[Array, "... d"]) -> Float[Array, "... k"]:
+        batch = x.shape[:-1]
+        x = x.reshape(-1, *self.image_shape)
+        for n, f in enumerate(self.features):
+            conv = nn.Conv(f, (self.kernel, self.kernel), strides=(self.stride, self.stride), padding="SAME",
+                           name=f"conv_{n}")
+            x = nn.relu(conv(x))
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(nn.Dense(self.hidden, name="dense")(x))
+        return nn.Dense(self.classes, name="readout")(x).reshape(*batch, self.classes)
 
 
 def linear_net_affine(params, dtype=None) -> tuple[Float[Array, "k d"], Float[Array, " k"]]:
