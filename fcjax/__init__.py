@@ -4,6 +4,16 @@ The numerical core is pure: every random draw takes a ``jax.random`` key, nothin
 claims live in ``proofs_check``; the ``fcjax`` command drives them.
 """
 
+from .attacks import AttackResult as AttackResult
+from .attacks import deepfool as deepfool
+from .attacks import fgsm as fgsm
+from .attacks import min_norm as min_norm
+from .attacks import pgd as pgd
+from .certify import certified_radius as certified_radius
+from .certify import cnn_layers as cnn_layers
+from .certify import lipschitz_radius as lipschitz_radius
+from .certify import margin_lower_bounds as margin_lower_bounds
+from .certify import mlp_layers as mlp_layers
 from .compression import TrailingQR as TrailingQR
 from .compression import TwoColumnQR as TwoColumnQR
 from .compression import TwoProbeBound as TwoProbeBound
@@ -17,6 +27,9 @@ from .compression import theorem1_vector as theorem1_vector
 from .compression import trailing_from_probes as trailing_from_probes
 from .compression import trailing_qr as trailing_qr
 from .compression import two_probe_bound as two_probe_bound
+from .data import Dataset as Dataset
+from .data import DataUnavailableError as DataUnavailableError
+from .data import load_dataset as load_dataset
 from .ensembles import gaussian_points as gaussian_points
 from .ensembles import gaussian_product as gaussian_product
 from .ensembles import hypercube_signs as hypercube_signs
@@ -36,15 +49,20 @@ from .linear import MinPerturbation as MinPerturbation
 from .linear import affine_min_perturbation as affine_min_perturbation
 from .linear import collapse_linear as collapse_linear
 from .linear import pairwise_distance as pairwise_distance
+from .models import CNN as CNN
 from .models import MLP as MLP
 from .models import LinearNet as LinearNet
 from .models import linear_net_affine as linear_net_affine
+from .models import relu_mlp as relu_mlp
 from .parallel import chunk_size_for as chunk_size_for
 from .parallel import device_summary as device_summary
 from .parallel import map_trials as map_trials
 from .path_integral import PathIntegral as PathIntegral
 from .path_integral import gauss_legendre as gauss_legendre
 from .path_integral import path_integral as path_integral
+from .robustness import Robustness as Robustness
+from .robustness import nearest_other_class as nearest_other_class
+from .robustness import robustness as robustness
 from .stats import Check as Check
 from .stats import Estimate as Estimate
 from .stats import SlopeFit as SlopeFit
@@ -56,6 +74,7 @@ from .stats import loglog_slope as loglog_slope
 from .stats import mean_ci as mean_ci
 from .stats import pearson_ci as pearson_ci
 from .stats import spearman as spearman
+from .stats import spearman_ci as spearman_ci
 from .train import TrainConfig as TrainConfig
 from .train import TrainResult as TrainResult
 from .train import cross_entropy as cross_entropy
@@ -64,12 +83,17 @@ from .train import train as train
 __version__ = "0.1.0"
 
 __all__ = [
+    "CNN",
     "MLP",
+    "AttackResult",
     "Check",
+    "DataUnavailableError",
+    "Dataset",
     "Estimate",
     "LinearNet",
     "MinPerturbation",
     "PathIntegral",
+    "Robustness",
     "SlopeFit",
     "TrailingQR",
     "TrainConfig",
@@ -78,13 +102,17 @@ __all__ = [
     "TwoProbeBound",
     "Verdict",
     "affine_min_perturbation",
+    "certified_radius",
     "chernoff_union_bound",
     "chunk_size_for",
     "clopper_pearson",
+    "cnn_layers",
     "collapse_linear",
     "compression_ratio",
     "cross_entropy",
+    "deepfool",
     "device_summary",
+    "fgsm",
     "gauss_legendre",
     "gaussian_points",
     "gaussian_product",
@@ -96,23 +124,35 @@ __all__ = [
     "ks_test",
     "last_two_probes",
     "linear_net_affine",
+    "lipschitz_radius",
+    "load_dataset",
     "loglog_slope",
     "map_trials",
+    "margin_lower_bounds",
     "mean_ci",
+    "min_norm",
     "min_pairwise_distance",
-    "nearest_other_distance", "nearest_other_index",
+    "mlp_layers",
+    "nearest_other_class",
+    "nearest_other_distance",
+    "nearest_other_index",
     "nearest_point_classify",
     "optimal_radius",
     "pairwise_distance",
     "pairwise_sq_distances",
     "path_integral",
     "pearson_ci",
+    "pgd",
     "point_radius",
     "positive_qr",
+    "relu_mlp",
+    "robustness",
     "sign_cube_data",
     "sign_cube_radius",
     "spearman",
-    "theorem1_perturbation", "theorem1_vector",
+    "spearman_ci",
+    "theorem1_perturbation",
+    "theorem1_vector",
     "trailing_from_probes",
     "trailing_qr",
     "train",

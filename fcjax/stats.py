@@ -91,6 +91,18 @@ def spearman(x: Any, y: Any) -> TestResult:
     return TestResult(float(r.statistic), float(r.pvalue))
 
 
+def spearman_ci(x: Any, y: Any, level: float = 0.95) -> Estimate:
+    """Spearman rank correlation with a Fisher-z interval using the Bonett-Wright (2000) standard error
+    ``sqrt((1 + r²/2) / (n - 3))``."""
+    a, b, level = _samples(x, minimum=4), _samples(y, "y", minimum=4), _level(level)
+    if a.size != b.size:
+        raise ValueError(f"x and y must have one length, got {a.size} and {b.size}")
+    r = float(np.clip(st.spearmanr(a, b).statistic, -0.999999, 0.999999))
+    half = st.norm.ppf(0.5 + level / 2) * math.sqrt((1 + r * r / 2) / (a.size - 3))
+    z = math.atanh(r)
+    return Estimate(r, math.tanh(z - half), math.tanh(z + half), a.size, level)
+
+
 def pearson_ci(x: Any, y: Any, level: float = 0.95) -> Estimate:
     """Pearson correlation with a Fisher-z interval."""
     a, b, level = _samples(x, minimum=4), _samples(y, "y", minimum=4), _level(level)

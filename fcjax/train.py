@@ -27,12 +27,17 @@ class TrainConfig:
       learning_rate: Adam step size.
       batch_size: mini-batch size; ``None`` for full-batch training.
       log_every: record the training loss every this many steps.
+      stop_at_accuracy: stop once the full-data training accuracy reaches this value (``1.0``: stop at
+        interpolation, as claims about networks that fit their data need); ``None`` runs all ``steps``.
+      check_every: steps between accuracy checks when ``stop_at_accuracy`` is set.
     """
 
     steps: int = 500
     learning_rate: float = 1e-3
     batch_size: int | None = None
     log_every: int = 10
+    stop_at_accuracy: float | None = None
+    check_every: int = 10
 
     def __post_init__(self) -> None:
         check_int(self.steps, "steps", minimum=1)
@@ -40,15 +45,20 @@ class TrainConfig:
         if self.batch_size is not None:
             check_int(self.batch_size, "batch_size", minimum=1)
         check_int(self.log_every, "log_every", minimum=1)
+        if self.stop_at_accuracy is not None:
+            check_float(self.stop_at_accuracy, "stop_at_accuracy", low=0.0, high=1.0, open_low=True)
+        check_int(self.check_every, "check_every", minimum=1)
 
 
 class TrainResult(NamedTuple):
-    """Trained parameters, the final full-data loss and accuracy, and the loss every ``log_every`` steps."""
+    """Trained parameters, the final full-data loss and accuracy, the loss every ``log_every`` steps (NaN after
+    an early stop) and the number of steps taken."""
 
     params: Any
     loss: Float[Array, ""]
     accuracy: Float[Array, ""]
     loss_curve: Float[Array, " s"]
+    steps_run: Int[Array, ""]
 
 
 def cross_entropy(logits: Float[Array, "m k"], labels: Int[Array, " m"]) -> Float[Array, ""]:
@@ -67,7 +77,8 @@ def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"
       model: a Flax module mapping ``(m, d)`` inputs to ``(m, k)`` logits.
       x: ``(m, d)`` inputs, one point per row.
       y: ``(m,)`` integer labels.
-      config: :class:`TrainConfig`.
+      config: :class:`TrainConfig`. With ``stop_at_accuracy`` set, a ``lax.while_loop`` runs ``check_every``
+        steps at a time until the accuracy is reached; under ``vmap`` each network freezes at its own stop.
     """
     init_key, batch_key = jax.random.split(key)
     params = model.init(init_key, x[:1])
@@ -88,7 +99,43 @@ def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"
         return (optax.apply_updates(p, updates), state), loss
 
     keys = jax.random.split(batch_key, config.steps)
-    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), keys)
+    carry0 = (params, opt.init(params))
+    if config.stop_at_accuracy is None:
+        (params, _), losses = jax.lax.scan(step, carry0, keys)
+        steps_run = jnp.asarray(config.steps)
+    else:
+        params, losses, steps_run = _train_until(model, x, y, config, step, carry0, keys)
     logits = model.apply(params, x)
     accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
-    return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every])
+    return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every], steps_run)
+
+
+def _train_until(model, x, y, config: TrainConfig, step, carry0, keys):
+    """Run ``step`` in blocks of ``check_every`` until the training accuracy reaches the target or steps run out."""
+    block = config.check_every
+    blocks = -(-config.steps // block)
+    # Pad the per-step keys to whole blocks; padded steps of the last block leave the state unchanged.
+    keys = jnp.concatenate([keys, keys[: blocks * block - config.steps]]) if blocks * block > config.steps else keys
+    keys = keys.reshape(blocks, block)
+    live = (jnp.arange(blocks * block) < config.steps).reshape(blocks, block)
+    losses0 = jnp.full((blocks, block), jnp.nan, jnp.result_type(x.dtype, jnp.float32))
+
+    def accuracy(p):
+        return jnp.mean((jnp.argmax(model.apply(p, x), axis=-1) == y).astype(jnp.float32))
+
+    def cond(state):
+        b, carry, _ = state
+        return (b < blocks) & (accuracy(carry[0]) < config.stop_at_accuracy)
+
+    def body(state):
+        b, carry, losses = state
+        def masked(c, inputs):
+            k, on = inputs
+            new, loss = step(c, k)
+            return jax.tree.map(lambda a, o: jnp.where(on, a, o), new, c), jnp.where(on, loss, jnp.nan)
+
+        carry, block_losses = jax.lax.scan(masked, carry, (keys[b], live[b]))
+        return b + 1, carry, losses.at[b].set(block_losses.astype(losses.dtype))
+
+    b, (params, _), losses = jax.lax.while_loop(cond, body, (jnp.asarray(0), carry0, losses0))
+    return params, losses.reshape(-1)[: config.steps], jnp.minimum(b * block, config.steps)

@@ -32,3 +32,26 @@ def test_gaussian_core_quick_prints_json_lines_and_a_summary_last():
     assert summary["benchmark"] == "gaussian_core/summary"
     for field in ("ratio_min_distance", "ratio_onehot_linear_fooled", "ratio_combined"):
         assert math.isfinite(summary[field]) and summary[field] > 0, summary
+
+
+ATTACKS_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "attacks.py"
+
+
+def test_attacks_quick_prints_json_lines_and_a_summary_last():
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run([sys.executable, str(ATTACKS_SCRIPT), "--quick"], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    records = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(records) >= 2, proc.stdout
+    for rec in records:
+        assert math.isfinite(rec["ratio"]) and rec["ratio"] > 0, rec
+        for field in ("benchmark", "d", "networks", "samples", "seconds", "samples_per_s", "baseline_samples_per_s",
+                      "jax_version", "device_kind", "matmul_precision", "dtype"):
+            assert field in rec, (field, rec)
+    for rec in records[:-1]:
+        assert rec["benchmark"] == "attacks/min_norm"
+        assert rec["agreement_checked"] >= 1 and rec["agreement_max_rel_diff"] <= 1e-4, rec
+    assert records[-1]["benchmark"] == "attacks/min_norm/summary"
+    assert list(records[-1])[-1] == "ratio"  # the ratio is the last field of the last line

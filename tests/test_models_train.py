@@ -148,3 +148,44 @@ def test_train_is_deterministic_given_key():
     c = train(jax.random.key(10), model, x, y, cfg)
     np.testing.assert_array_equal(np.asarray(a.loss_curve), np.asarray(b.loss_curve))
     assert not np.array_equal(np.asarray(a.loss_curve), np.asarray(c.loss_curve))
+
+
+# Early stop at interpolation: a lax.while_loop over blocks of check_every scan steps.
+def test_early_stop_equals_training_for_the_steps_it_ran(key):
+    model = F.relu_mlp(1, 16, D)
+    x, y = _separable(D, seed=5)
+    cfg = F.TrainConfig(steps=400, learning_rate=3e-2, batch_size=4, stop_at_accuracy=1.0, check_every=10)
+    res = train(key, model, x, y, cfg)
+    ran = int(res.steps_run)
+    assert float(res.accuracy) == 1.0 and 0 < ran < cfg.steps and ran % cfg.check_every == 0
+    curve = np.asarray(res.loss_curve)
+    assert np.all(np.isfinite(curve[: ran // cfg.log_every])) and np.all(np.isnan(curve[ran // cfg.log_every:]))
+    # Oracle: the same key and the same number of steps without the stop gives the same parameters; one block
+    # fewer has not interpolated yet (the stop is at the first check that sees 100%).
+    plain = train(key, model, x, y, F.TrainConfig(steps=ran, learning_rate=3e-2, batch_size=4))
+    for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(res.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+    if ran > cfg.check_every:
+        early = train(key, model, x, y, F.TrainConfig(steps=ran - cfg.check_every, learning_rate=3e-2, batch_size=4))
+        assert float(early.accuracy) < 1.0
+
+
+def test_early_stop_unreached_runs_every_step_and_vmaps(key):
+    model = F.relu_mlp(1, 4, D)
+    x, y = _separable(D, seed=6)
+    cfg = F.TrainConfig(steps=25, learning_rate=1e-4, stop_at_accuracy=1.0, check_every=10)  # too slow to fit
+    full = F.TrainConfig(steps=25, learning_rate=1e-4)
+    keys = F.trial_keys(key, 2)
+    res = jax.vmap(lambda k: train(k, model, x, y, cfg))(keys)
+    np.testing.assert_array_equal(np.asarray(res.steps_run), [25, 25])
+    for n in range(2):
+        ref = train(keys[n], model, x, y, full)
+        for a, b in zip(jax.tree.leaves(ref.params), jax.tree.leaves(res.params), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b)[n], rtol=0, atol=1e-6)
+
+
+def test_early_stop_bad_config():
+    with pytest.raises(ValueError, match="stop_at_accuracy"):
+        F.TrainConfig(stop_at_accuracy=1.5)
+    with pytest.raises(ValueError, match="check_every"):
+        F.TrainConfig(check_every=0)

@@ -1,0 +1,107 @@
+"""The user-facing robustness API: sandwich order, optimal-radius oracle, compression ratio, bad input."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fcjax as F
+from fcjax.certify import mlp_layers
+from fcjax.robustness import nearest_other_class, robustness
+
+D, K, M = 6, 3, 24
+
+
+@pytest.fixture(scope="module")
+def net():
+    # Three Gaussian clusters in R^6 and a small trained ReLU MLP: some points are near other classes.
+    key = jax.random.key(3)
+    centers = 1.5 * jax.random.normal(jax.random.fold_in(key, 0), (K, D), jnp.float64)
+    y = jnp.arange(M) % K
+    x = centers[y] + jax.random.normal(jax.random.fold_in(key, 1), (M, D), jnp.float64)
+    model = F.relu_mlp(2, 16, K)
+    res = F.train(jax.random.fold_in(key, 2), model, x, y, F.TrainConfig(steps=400, learning_rate=1e-2))
+    params = jax.tree.map(lambda a: a.astype(jnp.float64), res.params)
+    return model, params, x, y
+
+
+def test_nearest_other_class_matches_brute_force(net):
+    _, _, x, y = net
+    ref_x, ref_y = x[::2], y[::2]
+    idx, d_other, d_same = nearest_other_class(x, y, ref_x, ref_y)
+    xn, yn, rx, ry = map(np.asarray, (x, y, ref_x, ref_y))
+    dist = np.linalg.norm(xn[:, None, :] - rx[None, :, :], axis=2)
+    other = np.where(yn[:, None] != ry[None, :], dist, np.inf)
+    same = np.where(yn[:, None] == ry[None, :], dist, np.inf)
+    np.testing.assert_array_equal(np.asarray(idx), other.argmin(1))
+    np.testing.assert_allclose(np.asarray(d_other), other.min(1), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(d_same), same.min(1), rtol=1e-12, atol=0)
+    # Reference points themselves: distance to the same class is exactly 0 (recomputed from differences).
+    _, _, d0 = nearest_other_class(ref_x, ref_y, ref_x, ref_y)
+    assert np.all(np.asarray(d0) == 0.0)
+
+
+def test_sandwich_and_optimal_radius(net):
+    model, params, x, y = net
+    r = robustness(model.apply, params, x, y, layers=mlp_layers(params))
+    predicted = np.asarray(jnp.argmax(model.apply(params, x), axis=1))
+    np.testing.assert_array_equal(np.asarray(r.predicted), predicted)
+    ok = predicted == np.asarray(y)
+    assert ok.sum() >= M // 2
+    lower, upper = np.asarray(r.lower), np.asarray(r.upper)
+    # The sandwich on every correctly classified sample; misclassified points have lower bound 0.
+    assert np.all(np.isfinite(upper[ok])) and np.all(lower[ok] > 0)
+    assert np.all(lower <= upper * (1 + 1e-12))
+    assert np.all(lower[~ok] == 0)
+    # The witness is real: it flips the label and has the reported norm.
+    flipped = np.asarray(jnp.argmax(model.apply(params, x + r.delta), axis=1))
+    assert np.all(flipped[ok] != np.asarray(y)[ok])
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(r.delta), axis=1)[ok], upper[ok], rtol=1e-12)
+    # At reference points the optimal radius is half the distance to the nearest other-class point.
+    xn, yn = np.asarray(x), np.asarray(y)
+    dist = np.linalg.norm(xn[:, None] - xn[None], axis=2)
+    half = np.where(yn[:, None] != yn[None], dist, np.inf).min(1) / 2
+    np.testing.assert_allclose(np.asarray(r.optimal), half, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(r.upper_ratio), upper / half, rtol=1e-12)
+    # Without layers there is no certificate.
+    r0 = robustness(model.apply, params, x, y)
+    assert np.all(np.asarray(r0.lower) == 0)
+    np.testing.assert_allclose(np.asarray(r0.upper), upper, rtol=1e-12)
+
+
+def test_compression_is_the_path_mean_abs_cos(net):
+    model, params, x, y = net
+    r = robustness(model.apply, params, x, y, nodes=16)
+    i = 0
+    j = int(r.nearest[i])
+
+    def g(z):
+        f = model.apply(params, z)
+        return f[int(y[i])] - f[int(y[j])]
+
+    pi = F.path_integral(g, x[i], x[j], 16)
+    assert float(r.compression[i]) == pytest.approx(float(pi.mean_abs_cos), rel=1e-10)
+    assert np.all((np.asarray(r.compression) >= 0) & (np.asarray(r.compression) <= 1 + 1e-12))
+
+
+def test_test_points_against_a_reference_set(net):
+    model, params, x, y = net
+    r = robustness(model.apply, params, x[:5], y[:5], reference=(x[5:], y[5:]))
+    _, d_other, d_same = nearest_other_class(x[:5], y[:5], x[5:], y[5:])
+    np.testing.assert_allclose(np.asarray(r.optimal), np.maximum(np.asarray(d_other - d_same), 0) / 2, rtol=1e-12)
+
+
+def test_bad_input(net):
+    model, params, x, y = net
+    with pytest.raises(TypeError, match="y"):
+        robustness(model.apply, params, x, y.astype(jnp.float64))
+    with pytest.raises(ValueError, match="y"):
+        robustness(model.apply, params, x, y[:3])
+    with pytest.raises(ValueError, match="certify"):
+        robustness(model.apply, params, x, y, certify="exact")
+    with pytest.raises(ValueError, match="reference"):
+        robustness(model.apply, params, x, y, reference=(x[:, :3], y))
+    with pytest.raises(ValueError, match="nodes"):
+        robustness(model.apply, params, x, y, nodes=0)
