@@ -886,7 +886,7 @@ def _local_trial(key, d, cfg: LocalConfig):
                 TrainConfig(steps=cfg.steps, learning_rate=cfg.learning_rate))
     params = jax.tree.map(lambda a: a.astype(cfg.jdtype), res.params)
     x = pts[0]
-    dist = jnp.linalg.norm(pts - x, axis=1).at[0].set(jnp.inf)
+    dist = jnp.linalg.norm(pts - x[None, :], axis=1).at[0].set(jnp.inf)
     c1, c2 = jnp.argsort(dist)[:2]  # x + x_i is the nearest point of class c_i [R26]
     x1, x2 = pts[c1] - x, pts[c2] - x
 
@@ -898,9 +898,9 @@ def _local_trial(key, d, cfg: LocalConfig):
     proj = q @ (q.T @ (x2 - x1))
     eps = jnp.asarray(cfg.eps, cfg.jdtype)
     e = eps[:, None] * proj[None, :]
-    target = jax.vmap(f)(x + eps[:, None] * x2[None, :])
-    resid = jnp.max(jnp.abs(jax.vmap(f)(x + eps[:, None] * x1[None, :] + e) - target), axis=1)
-    control = jnp.max(jnp.abs(jax.vmap(f)(x + eps[:, None] * x1[None, :]) - target), axis=1)
+    target = jax.vmap(f)(x[None, :] + eps[:, None] * x2[None, :])
+    resid = jnp.max(jnp.abs(jax.vmap(f)(x[None, :] + eps[:, None] * x1[None, :] + e) - target), axis=1)
+    control = jnp.max(jnp.abs(jax.vmap(f)(x[None, :] + eps[:, None] * x1[None, :]) - target), axis=1)
     ratio = jnp.linalg.norm(e, axis=1) / (eps * jnp.linalg.norm(x1 - x2))
     return {"resid": resid, "control": control, "ratio": ratio}
 
@@ -1109,7 +1109,7 @@ def compression_predicts_robustness(cfg: RealDataConfig, key, progress) -> Outco
                       "train_accuracy": float(np.mean(out["accuracy"])), "points": int(ok.sum())})
         measured_all.append(meas[ok])
         pred_all.append(pred[ok])
-        lines.append({"label": label, "x": pred[ok].tolist(), "y": meas[ok].tolist(), "scatter": True})
+        lines.append({"label": label, "x": pred[ok].tolist(), "y": meas[ok].tolist()})
     head = max(table, key=lambda t: t["ci_low"]) if table else None
     return Outcome(
         passed=bool(checks) and all(c.passed for c in checks),
@@ -1119,7 +1119,7 @@ def compression_predicts_robustness(cfg: RealDataConfig, key, progress) -> Outco
         ci_high=min(t["ci_high"] for t in table) if table else float("nan"), level=level,
         n_trials=cfg.trials * len(cells), checks=checks, table=table,
         series={"title": "Compression ratio against measured robustness (real data)", "xlabel": "mean |cos θ| on "
-                "the path", "ylabel": "attack upper / (L/2)", "loglog": True, "lines": lines,
+                "the path", "ylabel": "attack upper / (L/2)", "loglog": True, "scatter": True, "lines": lines,
                 "refs": [line("y = x", [0.01, 1.0], [0.01, 1.0])]} if head else {},
         caveats=([f"{', '.join(sorted(set(skipped)))} not prepared on this machine: skipped (see `fcjax.data`)."]
                  if skipped else [])
@@ -1139,8 +1139,8 @@ def compression_predicts_robustness(cfg: RealDataConfig, key, progress) -> Outco
     source="abstract: 1/√d of the optimal robustness [P]; MNIST supplement [R26]; resizing sweep ours [D]",
     config=RealDataConfig(ds=(20, 40, 80, 160, 320), image_ds=(16, 36, 64, 144, 256, 576), trials=8,
                           datasets=("digits", "mnist1d"), models=("mlp",)),
-    quick={"ds": (20, 40, 80), "image_ds": (16, 64, 256), "trials": 3, "n_train": 200, "points": 16,
-           "steps": 1500, "width": 128},
+    quick={"ds": (20, 40, 80), "image_ds": (16, 64, 256), "trials": 8, "n_train": 200, "points": 8,
+           "steps": 1500, "width": 128, "batch": 4},
     work=lambda c: c.trials * sum(len(_cells(c, n)) for n in c.datasets),
 )
 def real_data_gap(cfg: RealDataConfig, key, progress) -> Outcome:
