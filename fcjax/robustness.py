@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from ._types import Array, Float, Int
 from ._validate import check_array, check_int
 from .attacks import min_norm
-from .certify import certified_radius
+from .certify import METHODS, certified_radius
 from .path_integral import path_integral
 
 LogitsFn = Callable[[Any, Array], Array]
@@ -153,8 +153,8 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
     if ref_x.shape[1] != x.shape[1]:
         raise ValueError(f"reference must be (m, {x.shape[1]}) inputs and (m,) labels, got {ref_x.shape} and "
                          f"{ref_y.shape}")
-    if certify not in ("crown", "ibp", "lipschitz"):
-        raise ValueError(f"certify must be 'crown', 'ibp' or 'lipschitz', got {certify!r}")
+    if certify not in METHODS:
+        raise ValueError(f"certify must be one of {METHODS}, got {certify!r}")
     check_int(nodes, "nodes", minimum=1)
     layers = None if layers is None else [tuple(layer) for layer in layers]
     return _measure(logits_fn, params, layers, jnp.asarray(x), jnp.asarray(y), jnp.asarray(ref_x),

@@ -20,6 +20,7 @@ import scipy.stats as st
 
 from fcjax import trials
 from fcjax._validate import check_int
+from fcjax.certify import METHODS
 from fcjax.compression import last_two_probes, trailing_qr, two_probe_bound
 from fcjax.data import DataUnavailableError, load_dataset
 from fcjax.ensembles import gaussian_points, sign_cube_data, trial_keys
@@ -806,8 +807,8 @@ class ReluGapConfig(SweepConfig):
         super().__post_init__()
         for name in ("depth", "width_factor", "points", "steps", "batch"):
             check_int(getattr(self, name), name, minimum=1)
-        if self.certify not in ("crown", "ibp", "lipschitz"):
-            raise ValueError(f"certify must be 'crown', 'ibp' or 'lipschitz', got {self.certify!r}")
+        if self.certify not in METHODS:
+            raise ValueError(f"certify must be one of {METHODS}, got {self.certify!r}")
 
 
 @register(
@@ -1007,8 +1008,8 @@ class RealDataConfig(SweepConfig):
             check_int(getattr(self, name), name, minimum=1)
         if self.points > self.n_train:
             raise ValueError(f"points must be <= n_train ({self.n_train}), got {self.points}")
-        if self.certify not in ("crown", "ibp", "lipschitz"):
-            raise ValueError(f"certify must be 'crown', 'ibp' or 'lipschitz', got {self.certify!r}")
+        if self.certify not in METHODS:
+            raise ValueError(f"certify must be one of {METHODS}, got {self.certify!r}")
 
 
 DATA_IDS = {"digits": 0, "mnist1d": 1, "mnist": 2}  # stable per-data-set key streams (``hash`` is salted)
