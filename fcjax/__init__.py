@@ -45,14 +45,27 @@ from .geometry import optimal_radius as optimal_radius
 from .geometry import pairwise_sq_distances as pairwise_sq_distances
 from .geometry import point_radius as point_radius
 from .geometry import sign_cube_radius as sign_cube_radius
+from .gradients import adversarial_augmentation as adversarial_augmentation
+from .gradients import calibrated_eps as calibrated_eps
+from .gradients import damage as damage
+from .gradients import dual_direction as dual_direction
+from .gradients import first_order_damage as first_order_damage
+from .gradients import gradient_norms as gradient_norms
+from .gradients import gradient_penalty as gradient_penalty
+from .gradients import input_gradients as input_gradients
+from .gradients import lp_norm as lp_norm
 from .linear import MinPerturbation as MinPerturbation
 from .linear import affine_min_perturbation as affine_min_perturbation
 from .linear import collapse_linear as collapse_linear
 from .linear import pairwise_distance as pairwise_distance
 from .models import CNN as CNN
 from .models import MLP as MLP
+from .models import ConvNet as ConvNet
 from .models import LinearNet as LinearNet
+from .models import he_init as he_init
+from .models import he_mlp as he_mlp
 from .models import linear_net_affine as linear_net_affine
+from .models import protocol_net as protocol_net
 from .models import relu_mlp as relu_mlp
 from .parallel import chunk_size_for as chunk_size_for
 from .parallel import device_summary as device_summary
@@ -87,6 +100,7 @@ __all__ = [
     "MLP",
     "AttackResult",
     "Check",
+    "ConvNet",
     "DataUnavailableError",
     "Dataset",
     "Estimate",
@@ -101,7 +115,9 @@ __all__ = [
     "TwoColumnQR",
     "TwoProbeBound",
     "Verdict",
+    "adversarial_augmentation",
     "affine_min_perturbation",
+    "calibrated_eps",
     "certified_radius",
     "chernoff_union_bound",
     "chunk_size_for",
@@ -110,15 +126,23 @@ __all__ = [
     "collapse_linear",
     "compression_ratio",
     "cross_entropy",
+    "damage",
     "deepfool",
     "device_summary",
+    "dual_direction",
     "fgsm",
+    "first_order_damage",
     "gauss_legendre",
     "gaussian_points",
     "gaussian_product",
+    "gradient_norms",
+    "gradient_penalty",
     "gram",
     "gram_schmidt2",
+    "he_init",
+    "he_mlp",
     "hypercube_signs",
+    "input_gradients",
     "interpolating_network",
     "ks_2samp",
     "ks_test",
@@ -127,6 +151,7 @@ __all__ = [
     "lipschitz_radius",
     "load_dataset",
     "loglog_slope",
+    "lp_norm",
     "map_trials",
     "margin_lower_bounds",
     "mean_ci",
@@ -145,6 +170,7 @@ __all__ = [
     "pgd",
     "point_radius",
     "positive_qr",
+    "protocol_net",
     "relu_mlp",
     "robustness",
     "sign_cube_data",

@@ -122,8 +122,10 @@ def _image_side(d: Any, channels: int, name: str) -> int | None:
 # Resizing and subsampling
 
 
-def resize_images(x: Any, image_shape: Sequence[int], side: int, *, antialias: bool = True) -> Float[np.ndarray, "n e"]:
-    """Resize flattened images to ``side x side`` with bilinear interpolation (``jax.image.resize``, ``"linear"``).
+def resize_images(x: Any, image_shape: Sequence[int], side: int, *, antialias: bool = True,
+                  method: str = "linear") -> Float[np.ndarray, "n e"]:
+    """Resize flattened images to ``side x side`` with bilinear interpolation (``jax.image.resize``, ``"linear"``), or
+    with ``method="nearest"`` (pixel replication for integer upscaling: Simon-Gabriel et al.'s upsampled images).
 
     With ``antialias=True`` (JAX's default) downsampling widens the triangle kernel by the scale factor, so every input
     pixel in the footprint contributes (an area-like average, no aliasing); upsampling is plain bilinear interpolation
@@ -135,6 +137,7 @@ def resize_images(x: Any, image_shape: Sequence[int], side: int, *, antialias: b
       image_shape: ``(h, w, c)``.
       side: the new height and width.
       antialias: see above.
+      method: ``"linear"`` or ``"nearest"``.
 
     Returns:
       ``(n, side * side * c)`` float32, flattened row-major from ``(side, side, c)``.
@@ -147,6 +150,8 @@ def resize_images(x: Any, image_shape: Sequence[int], side: int, *, antialias: b
         raise ValueError(f"image_shape must be (h, w, c), got {tuple(image_shape)!r}")
     h, w, c = (check_int(v, "image_shape", minimum=1) for v in image_shape)
     side = check_int(side, "side", minimum=1)
+    if method not in ("linear", "nearest"):
+        raise ValueError(f"method must be 'linear' or 'nearest', got {method!r}")
     if x.ndim != 2 or x.shape[1] != h * w * c:
         raise ValueError(f"x must have shape (n, {h * w * c}) for image_shape {(h, w, c)}, got {x.shape}")
     x = np.asarray(x, dtype=np.float32)
@@ -155,7 +160,7 @@ def resize_images(x: Any, image_shape: Sequence[int], side: int, *, antialias: b
     n = x.shape[0]
     images = x.reshape(n, h, w, c)
     # Only the two spatial axes change, so jax.image.resize interpolates along those alone.
-    out = jax.image.resize(images, (n, side, side, c), method="linear", antialias=antialias)
+    out = jax.image.resize(images, (n, side, side, c), method=method, antialias=antialias)
     return np.asarray(out, dtype=np.float32).reshape(n, side * side * c)
 
 

@@ -35,14 +35,16 @@ def _trial_sharding(n_devices: int) -> NamedSharding | None:
 
 
 @functools.lru_cache(maxsize=128)
-def _batched(fn: Callable[[jax.Array], Any]) -> Callable[[jax.Array], Any]:
-    # One jitted vmap per trial function, so repeated sweeps with the same chunk shape never retrace.
-    return jax.jit(jax.vmap(fn))
+def _batched(fn: Callable[..., Any], n_shared: int = 0) -> Callable[..., Any]:
+    # One jitted vmap per trial function, so repeated sweeps with the same chunk shape never retrace. Shared
+    # arguments are broadcast (not batched) and passed as arguments, not baked into the program as constants.
+    return jax.jit(jax.vmap(fn, in_axes=(0,) + (None,) * n_shared))
 
 
 def map_trials(fn: Callable[[jax.Array], Any], key: jax.Array, n_trials: int, *, chunk_size: int = 256,
-               start: int = 0, progress: Callable[[int], Any] | None = None, devices: int | None = None) -> Any:
-    """Run ``fn(fold_in(key, i))`` for ``i = start, ..., start + n_trials - 1``; return stacked NumPy outputs.
+               start: int = 0, progress: Callable[[int], Any] | None = None, devices: int | None = None,
+               shared: tuple[Any, ...] = ()) -> Any:
+    """Run ``fn(fold_in(key, i), *shared)`` for ``i = start, ..., start + n_trials - 1``; return stacked NumPy outputs.
 
     Args:
       fn: per-trial function of one key returning a pytree of arrays (traced once under ``vmap`` and ``jit``).
@@ -52,6 +54,7 @@ def map_trials(fn: Callable[[jax.Array], Any], key: jax.Array, n_trials: int, *,
       start: index of the first trial (resuming a sweep).
       progress: called with the number of trials finished after each chunk (e.g. ``tqdm.update``).
       devices: how many local devices to shard the trial axis over (default: all).
+      shared: arrays every trial reads (e.g. a data set), replicated on every device rather than compiled in.
     """
     check_key(key)
     n_trials = check_int(n_trials, "n_trials", minimum=1)
@@ -62,14 +65,16 @@ def map_trials(fn: Callable[[jax.Array], Any], key: jax.Array, n_trials: int, *,
         raise ValueError(f"devices must be <= the {n_local} local device(s) JAX sees, got {n_dev}")
     chunk = -(-min(chunk_size, n_trials) // n_dev) * n_dev
     sharding = _trial_sharding(n_dev)
-    batched = _batched(fn)
+    if not isinstance(shared, tuple):
+        raise TypeError(f"shared must be a tuple of arrays, got {type(shared).__name__}")
+    batched = _batched(fn, len(shared))
     outputs = []
     for lo in range(start, start + n_trials, chunk):
         count = min(chunk, start + n_trials - lo)
         keys = trial_keys(key, chunk, lo)  # padded to a full chunk: one compilation for every chunk
         if sharding is not None:
             keys = jax.device_put(keys, sharding)
-        out = jax.tree.map(lambda a, c=count: np.asarray(a)[:c], batched(keys))
+        out = jax.tree.map(lambda a, c=count: np.asarray(a)[:c], batched(keys, *shared))
         outputs.append(out)
         if progress is not None:
             progress(count)

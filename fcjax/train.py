@@ -7,6 +7,7 @@ Adam + softmax cross-entropy (the optimiser and loss of Gao et al.'s experiment 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -16,6 +17,7 @@ import optax
 
 from ._types import Array, Float, Int, Key
 from ._validate import check_float, check_int
+from .gradients import PENALTIES, check_p
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,10 @@ class TrainConfig:
       stop_at_accuracy: stop once the full-data training accuracy reaches this value (``1.0``: stop at
         interpolation, as claims about networks that fit their data need); ``None`` runs all ``steps``.
       check_every: steps between accuracy checks when ``stop_at_accuracy`` is set.
+      penalty: ``None``, ``"grad"`` (gradient-norm penalty, double back-propagation) or ``"adv"`` (single-step
+        adversarial augmentation), added to the loss as in Simon-Gabriel et al.'s code (:mod:`fcjax.gradients`).
+      penalty_lambda: the penalty's ``λ`` (its size before the ``d^(1−1/q)`` scaling).
+      penalty_q: the dual norm ``q`` of the penalised gradient (``1``: l_inf attacks).
     """
 
     steps: int = 500
@@ -38,6 +44,9 @@ class TrainConfig:
     log_every: int = 10
     stop_at_accuracy: float | None = None
     check_every: int = 10
+    penalty: str | None = None
+    penalty_lambda: float = 0.0
+    penalty_q: float = 1.0
 
     def __post_init__(self) -> None:
         check_int(self.steps, "steps", minimum=1)
@@ -48,6 +57,10 @@ class TrainConfig:
         if self.stop_at_accuracy is not None:
             check_float(self.stop_at_accuracy, "stop_at_accuracy", low=0.0, high=1.0, open_low=True)
         check_int(self.check_every, "check_every", minimum=1)
+        if self.penalty is not None and self.penalty not in PENALTIES:
+            raise ValueError(f"penalty must be None or one of {sorted(PENALTIES)}, got {self.penalty!r}")
+        check_float(self.penalty_lambda, "penalty_lambda", low=0.0)
+        check_p(self.penalty_q, "penalty_q")
 
 
 class TrainResult(NamedTuple):
@@ -66,7 +79,8 @@ def cross_entropy(logits: Float[Array, "m k"], labels: Int[Array, " m"]) -> Floa
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
-def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"], config: TrainConfig) -> TrainResult:
+def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"], config: TrainConfig,
+          init: Callable[[nn.Module, Key, Array], Any] | None = None) -> TrainResult:
     """Initialise ``model`` from ``key`` and train it on ``(x, y)`` with Adam and cross-entropy.
 
     Pure and traceable: ``jax.vmap(train, in_axes=(0, None, 0, 0, None))`` trains one network per key (and per
@@ -79,13 +93,17 @@ def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"
       y: ``(m,)`` integer labels.
       config: :class:`TrainConfig`. With ``stop_at_accuracy`` set, a ``lax.while_loop`` runs ``check_every``
         steps at a time until the accuracy is reached; under ``vmap`` each network freezes at its own stop.
+      init: ``init(model, key, x[:1]) -> params`` instead of ``model.init`` (e.g. :func:`fcjax.models.he_init`).
     """
     init_key, batch_key = jax.random.split(key)
-    params = model.init(init_key, x[:1])
+    params = model.init(init_key, x[:1]) if init is None else init(model, init_key, x[:1])
     opt = optax.adam(config.learning_rate)
 
     def loss_fn(p, xb, yb):
-        return cross_entropy(model.apply(p, xb), yb)
+        loss = cross_entropy(model.apply(p, xb), yb)
+        if config.penalty is not None and config.penalty_lambda > 0:
+            loss = loss + PENALTIES[config.penalty](model.apply, p, xb, yb, config.penalty_lambda, config.penalty_q)
+        return loss
 
     def step(carry, k):
         p, state = carry

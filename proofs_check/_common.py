@@ -86,3 +86,24 @@ def mean_band(ds: Sequence[int], samples: Sequence[np.ndarray], level: float) ->
     """Means and their CI limits at each grid point."""
     ests = [mean_ci(s, level) for s in samples]
     return [e.value for e in ests], [e.low for e in ests], [e.high for e in ests]
+
+
+def trial_slopes(eps: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares slope of log(value) on log(ε) for each trial (row): the ε grid is shared within a trial, so
+    slopes are paired there and only the trials vary."""
+    lx = np.log(eps) - np.log(eps).mean()
+    ly = np.log(values)
+    return (ly - ly.mean(axis=1, keepdims=True)) @ lx / (lx @ lx)
+
+
+def order_check(name: str, eps: np.ndarray, values: np.ndarray, order: float, level: float):
+    """Like a convergence-order test: |mean slope − order| within its CI half-width plus the truncation error, the
+    latter estimated by the change of slope between the small-ε and the large-ε halves of the grid."""
+    half = len(eps) // 2
+    est = mean_ci(trial_slopes(eps, values), level)
+    lo = float(np.mean(trial_slopes(eps[: half + 1], values[:, : half + 1])))
+    hi = float(np.mean(trial_slopes(eps[half:], values[:, half:])))
+    trunc, width = abs(lo - hi), (est.high - est.low) / 2
+    ok = abs(est.value - order) <= width + trunc
+    return est, Check(name, bool(ok), f"mean slope {est.value:.4f} ± {width:.4f} (CI) ± {trunc:.4f} (truncation: "
+                                      f"halves {lo:.4f} / {hi:.4f}); predicted {order}")

@@ -31,7 +31,7 @@ from fcjax.path_integral import path_integral
 from fcjax.stats import Check, clopper_pearson, ks_2samp, ks_test, loglog_slope, mean_ci, spearman
 from fcjax.train import TrainConfig, train
 
-from ._common import fit_line, line, mean_band, rising, slope_check, sweep
+from ._common import fit_line, line, mean_band, order_check, rising, slope_check, sweep
 from ._robust import measure_nets, per_net_ratio, sandwich_check
 from .registry import ALPHA, Outcome, SweepConfig, register
 
@@ -906,27 +906,6 @@ def _local_trial(key, d, cfg: LocalConfig):
     return {"resid": resid, "control": control, "ratio": ratio}
 
 
-def _trial_slopes(eps: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Least-squares slope of log(value) on log(ε) for each trial (row): the ε grid is shared within a trial, so
-    slopes are paired there and only the trials vary."""
-    lx = np.log(eps) - np.log(eps).mean()
-    ly = np.log(values)
-    return (ly - ly.mean(axis=1, keepdims=True)) @ lx / (lx @ lx)
-
-
-def _order_check(name: str, eps: np.ndarray, values: np.ndarray, order: float, level: float):
-    """Like a convergence-order test: |mean slope − order| within its CI half-width plus the truncation error, the
-    latter estimated by the change of slope between the small-ε and the large-ε halves of the grid."""
-    half = len(eps) // 2
-    est = mean_ci(_trial_slopes(eps, values), level)
-    lo = float(np.mean(_trial_slopes(eps[: half + 1], values[:, : half + 1])))
-    hi = float(np.mean(_trial_slopes(eps[half:], values[:, half:])))
-    trunc, width = abs(lo - hi), (est.high - est.low) / 2
-    ok = abs(est.value - order) <= width + trunc
-    return est, Check(name, bool(ok), f"mean slope {est.value:.4f} ± {width:.4f} (CI) ± {trunc:.4f} (truncation: "
-                                      f"halves {lo:.4f} / {hi:.4f}); predicted {order}")
-
-
 @register(
     "gao2024.local_nonlinear", paper=PAPER,
     statement="for a nonlinear network at x, the perturbation e = ε·P(x₂ − x₁) (P: projection on span{∇f₁, ∇f₂}) "
@@ -947,8 +926,8 @@ def local_nonlinear(cfg: LocalConfig, key, progress) -> Outcome:
     checks, table, fits = [], [], {}
     for d in cfg.ds:
         r, c = data[d]["resid"], data[d]["control"]
-        fits[d], res_check = _order_check(f"d={d}: residual with e is O(ε²)", eps, r, 2.0, level)
-        ctrl, ctrl_check = _order_check(f"d={d}: control (no e) is O(ε)", eps, c, 1.0, level)
+        fits[d], res_check = order_check(f"d={d}: residual with e is O(ε²)", eps, r, 2.0, level)
+        ctrl, ctrl_check = order_check(f"d={d}: control (no e) is O(ε)", eps, c, 1.0, level)
         bound_ok = bool(np.all(data[d]["ratio"] <= 1 + 1e3 * _eps(cfg.jdtype)))
         checks += [res_check, ctrl_check,
                    Check(f"d={d}: ‖e‖ <= ε‖x₁ − x₂‖ on every trial and ε", bound_ok,

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from fcjax._validate import check_dim, check_int
 from fcjax.stats import Check
 
-PAPER_MODULES = {"gao2024": "proofs_check.gao2024"}
+PAPER_MODULES = {"gao2024": "proofs_check.gao2024", "simon_gabriel2019": "proofs_check.simon_gabriel2019"}
 
 # Family-wise error rate of each claim: all of a claim's tests share it (Bonferroni), so a claim that is true
 # fails with probability <= ALPHA under a fresh seed.

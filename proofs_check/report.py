@@ -37,17 +37,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def plot(verdict: Verdict, path: Path) -> bool:
-    """Draw a verdict's ``series`` (log-log with fitted slopes when it is a scaling claim); False if it has none."""
-    s = verdict.series
-    if not s or not s.get("lines"):
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
     for ln in s["lines"]:
         if s.get("scatter"):
             ax.scatter(ln["x"], ln["y"], s=10, alpha=0.6, label=ln["label"])
@@ -64,10 +54,30 @@ def plot(verdict: Verdict, path: Path) -> bool:
         ax.set_yscale("log")
     ax.set_xlabel(s.get("xlabel", ""))
     ax.set_ylabel(s.get("ylabel", ""))
-    ax.set_title(f"{s.get('title', verdict.claim)}\n{verdict.claim}: {'PASS' if verdict.passed else 'FAIL'}",
-                 fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def plot(verdict: Verdict, path: Path) -> bool:
+    """Draw a verdict's ``series`` (log-log with fitted slopes when it is a scaling claim); False if it has none.
+
+    A series is one plot (``lines``, optional ``fits``/``refs``, axis labels) or ``{"panels": [series, ...]}``,
+    drawn side by side.
+    """
+    s = verdict.series
+    panels = [p for p in (s.get("panels") or [s]) if p and p.get("lines")] if s else []
+    if not panels:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.6), dpi=110, squeeze=False)
+    status = f"{verdict.claim}: {'PASS' if verdict.passed else 'FAIL'}"
+    for ax, panel in zip(axes[0], panels, strict=True):
+        _draw(ax, panel, f"{panel.get('title', s.get('title', verdict.claim))}\n{status}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -13,12 +17,17 @@ from fcjax.stats import Verdict
 from proofs_check import all_claims, get_claim, run_claim
 
 # Claims the data refute (see the finding tests).
-FINDINGS = {"gao2024.trained_linear", "gao2024.sqrt_d_gap_relu", "gao2024.real_data_gap"}
+FINDINGS = {"gao2024.trained_linear", "gao2024.sqrt_d_gap_relu", "gao2024.real_data_gap",
+            "simon_gabriel2019.after_training", "simon_gabriel2019.lp_calibration"}
 # Claims that train and attack many networks (a minute or two each on 2 cores): the slow job runs them.
 HEAVY = {"gao2024.compression_predicts_robustness"}
+# Simon-Gabriel et al.'s quick forms (30-60 s each) run with seed 0 in the slow job's end-to-end reproduction
+# (tests/test_cli.py checks their verdicts there), so only their fresh-seed runs are listed here.
+BY_REPRODUCE = {c.id for c in all_claims("simon_gabriel2019")}
 HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
-FIXED = [pytest.param(c, marks=pytest.mark.slow) if c in HEAVY else c for c in HOLDING]
-FRESH = [pytest.param(c, marks=pytest.mark.slow) if c in HEAVY else c for c in HOLDING]
+FIXED = [pytest.param(c, marks=pytest.mark.slow) if c in HEAVY else c for c in HOLDING if c not in BY_REPRODUCE]
+# Fresh seeds test the error rate, not the code: the slow job runs them all.
+FRESH = [pytest.param(c, marks=pytest.mark.slow) for c in HOLDING]
 
 
 def _explain(v: Verdict) -> str:
@@ -92,6 +101,50 @@ def test_real_data_gap_finding():
         assert by_name[f"{data} mlp: network less robust than the optimal classifier at every d"].passed, _explain(v)
     assert not by_name["digits mlp: attack upper / optimal radius falls at least like d^(-1/2)"].passed
     assert not v.passed
+
+
+@pytest.mark.slow
+def test_reproduce_simon_gabriel2019_quick(tmp_path):
+    """Issue 4's bar: the whole quick reproduction in under 5 minutes on 2 CPU cores, every claim in the report with
+    a figure, and every claim the data do not refute passing with seed 0."""
+    exe = shutil.which("fcjax") or f"{sys.executable} -m proofs_check.cli"
+    out = tmp_path / "report"
+    start = time.perf_counter()
+    proc = subprocess.run([*exe.split(), "reproduce", "simon_gabriel2019", "--quick", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, timeout=1200)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr
+    verdicts = {v["claim"]: v for v in json.loads((out / "results.json").read_text())["verdicts"]}
+    assert set(verdicts) == {c.id for c in all_claims("simon_gabriel2019")}
+    for claim_id, v in verdicts.items():
+        assert (out / "figures" / f"{claim_id.replace('.', '_')}.png").stat().st_size > 1000
+        if claim_id not in FINDINGS:
+            assert v["passed"], f"{claim_id}: " + "; ".join(c["detail"] for c in v["checks"] if not c["passed"])
+    assert elapsed < 300, f"reproduce simon_gabriel2019 --quick took {elapsed:.0f} s; issue 4 asks for < 5 minutes"
+
+
+@pytest.mark.slow
+def test_after_training_finding():
+    """After ordinary training the l1 norm still grows with d (slope > 0, but well below the 1/2 at init), and the
+    gradient penalty does not lower the slope: at λ = 1 it is unchanged, at λ = 10 the small-d networks collapse
+    (accuracy ~25 % at d = 64) and the slope rises. The paper's "attenuated with higher regularization" is not seen
+    in this setting. If this test starts failing, the finding changed: read the verdict."""
+    v = run_claim("simon_gabriel2019.after_training", quick=True, seed=0)
+    assert v.checks[0].passed, _explain(v)
+    assert 0 < v.statistic < 0.5
+    assert not all(c.passed for c in v.checks[1:]) and not v.passed
+
+
+@pytest.mark.slow
+def test_lp_calibration_finding():
+    """At budgets ε_p = ε_inf·d^(1/p) the MLP's l_p / l_inf damage ratios are d-free, but the average-pooling CNN's
+    drift upward (its gradient coordinates are not evenly spread), most for p = 4/3. If this test starts failing, the
+    finding changed: read the verdict."""
+    v = run_claim("simon_gabriel2019.lp_calibration", quick=True, seed=0)
+    mlp = [c for c in v.checks if c.name.startswith("mlp/")]
+    avg = {c.name.split(":")[1].split(" damage")[0].strip(): c for c in v.checks if c.name.startswith("avgpool/")}
+    assert mlp and all(c.passed for c in mlp), _explain(v)
+    assert not avg["l_1.33"].passed and not v.passed
 
 
 def test_verdict_schema_and_reproducibility():

@@ -13,6 +13,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import fcjax as F
 
@@ -167,3 +168,20 @@ def test_map_trials_jitted_trial_function_of_library(key):
     ref = [float(jax.jit(fn)(jax.random.fold_in(key, i))["rho"]) for i in range(7)]
     # vmapped vs single Gram products may sum in another order: a few ulps of the O(1) ratio.
     np.testing.assert_allclose(out["rho"], ref, rtol=0, atol=1e-14)
+
+
+def _scaled_draw(k, table, scale):
+    return {"v": jax.random.normal(k, (3,)) @ table * scale}
+
+
+def test_map_trials_shared_arguments_are_broadcast_not_batched(key):
+    table = jnp.arange(12.0).reshape(3, 4)
+    got = F.map_trials(_scaled_draw, key, 10, chunk_size=4, shared=(table, jnp.asarray(2.0)))
+    want = F.map_trials(lambda k: _scaled_draw(k, table, 2.0), key, 10, chunk_size=3)
+    np.testing.assert_allclose(got["v"], want["v"], rtol=1e-6)
+    assert got["v"].shape == (10, 4)
+
+
+def test_map_trials_rejects_shared_that_is_not_a_tuple(key):
+    with pytest.raises(TypeError, match="shared must be a tuple"):
+        F.map_trials(_scaled_draw, key, 2, shared=[jnp.ones((3, 4)), 1.0])
