@@ -38,15 +38,19 @@ def _fmt(v: Any) -> str:
 
 
 def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
+    colors = {}
     for ln in s["lines"]:
         if s.get("scatter"):
             ax.scatter(ln["x"], ln["y"], s=10, alpha=0.6, label=ln["label"])
         else:
-            ax.plot(ln["x"], ln["y"], "o-", label=ln["label"])
+            (handle,) = ax.plot(ln["x"], ln["y"], "o-", label=ln["label"])
+            colors[ln["label"]] = handle.get_color()
             if "low" in ln:
                 ax.fill_between(ln["x"], ln["low"], ln["high"], alpha=0.2)
     for ln in s.get("fits", []):
-        ax.plot(ln["x"], ln["y"], "--", label=ln["label"])
+        # A fit labelled "<line label>: slope ..." takes its line's colour.
+        color = colors.get(ln["label"].split(": ")[0])
+        ax.plot(ln["x"], ln["y"], "--", label=ln["label"], **({"color": color} if color else {}))
     for ln in s.get("refs", []):
         ax.plot(ln["x"], ln["y"], ":", color="gray", label=ln["label"])
     if s.get("loglog"):
