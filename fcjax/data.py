@@ -1,6 +1,6 @@
 """Real data sets, resized to a chosen input dimension ``d`` so that the theories can be swept over ``d`` on real data.
 
-Three sources, all returned as a :class:`Dataset` of NumPy arrays (data loading happens at the edge, outside the
+Four sources, all returned as a :class:`Dataset` of NumPy arrays (data loading happens at the edge, outside the
 jitted core, so NumPy and its seeded ``Generator`` are used here rather than ``jax.random``):
 
 * ``"digits"``: scikit-learn's handwritten digits (8x8, 1797 images, shipped inside scikit-learn). The offline default.
@@ -8,8 +8,10 @@ jitted core, so NumPy and its seeded ``Generator`` are used here rather than ``j
 * ``"mnist"``: MNIST (28x28) read with ``tfds.data_source``, which needs no TensorFlow to *read* prepared data. Building
   (preparing) MNIST with tensorflow-datasets does need TensorFlow and internet, once, anywhere; see
   :class:`DataUnavailableError`.
+* ``"cifar10"``: CIFAR-10 (32x32 RGB), read and prepared the same way as MNIST.
 
-Images are resized to ``side x side`` with ``d = side * side`` by :func:`resize_images` (``jax.image.resize``).
+Images are resized to ``side x side`` with ``d = side * side * channels`` by :func:`resize_images`
+(``jax.image.resize``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 import os
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -31,6 +33,7 @@ __all__ = [
     "DATASETS",
     "DataUnavailableError",
     "Dataset",
+    "load_cifar10",
     "load_dataset",
     "load_digits",
     "load_mnist",
@@ -38,17 +41,30 @@ __all__ = [
     "resize_images",
 ]
 
-DATASETS = ("digits", "mnist1d", "mnist")
+DATASETS = ("digits", "mnist1d", "mnist", "cifar10")
 
 # Fixed split of scikit-learn's 1797 digits (it ships no split): the first 1437 train, the last 360 test, in file
 # order. The tail is already close to class-balanced (33-37 per class), and a fixed split keeps the test set the same
 # for every seed, as MNIST's is.
 _DIGITS_TRAIN = 1437
 _DIGITS_TOTAL = 1797
-_MNIST_TRAIN = 60_000
-_MNIST_TEST = 10_000
 _MNIST1D_LENGTH = 40  # the package's default final_seq_length
 _MNIST1D_TRAIN_SPLIT = 0.8  # the package's default train_split
+
+
+class _TfdsImages(NamedTuple):
+    """An image data set read with ``tfds.data_source``: its title, image shape and split sizes."""
+
+    title: str
+    shape: tuple[int, int, int]
+    n_train: int
+    n_test: int
+
+
+_TFDS_IMAGES = {  # keyed by the tensorflow-datasets name
+    "mnist": _TfdsImages("MNIST", (28, 28, 1), 60_000, 10_000),
+    "cifar10": _TfdsImages("CIFAR-10", (32, 32, 3), 50_000, 10_000),
+}
 
 
 class DataUnavailableError(RuntimeError):
@@ -60,13 +76,13 @@ class Dataset:
     """A labelled data set with one example per row.
 
     Attributes:
-      name: ``"digits"``, ``"mnist1d"`` or ``"mnist"``.
+      name: ``"digits"``, ``"mnist1d"``, ``"mnist"`` or ``"cifar10"``.
       x_train: ``(n_train, d)`` float32; images flattened row-major from ``image_shape`` and scaled to ``[0, 1]``.
       y_train: ``(n_train,)`` int32 labels in ``0 .. num_classes - 1``.
       x_test: ``(n_test, d)`` float32, as ``x_train``.
       y_test: ``(n_test,)`` int32.
       image_shape: ``(h, w, c)`` after resizing, with ``h * w * c == d``; ``None`` for 1-D signals (MNIST-1D).
-      num_classes: number of classes (10 for all three sources).
+      num_classes: number of classes (10 for all four sources).
     """
 
     name: str
@@ -294,28 +310,29 @@ def load_mnist1d(d: int | None = None, *, n_train: int | None = None, n_test: in
                    n_train, n_test, seed)
 
 
-def _mnist_help(data_dir: str) -> str:
+def _tfds_help(name: str, data_dir: str) -> str:
     return (
-        f"MNIST is not prepared (in the array_record format) under {data_dir}.\n"
+        f"{_TFDS_IMAGES[name].title} is not prepared (in the array_record format) under {data_dir}.\n"
         "tfds.data_source reads it without TensorFlow, but tensorflow-datasets needs TensorFlow and internet access "
         "to build it, once. On any machine with both, run\n"
         "    pip install tensorflow tensorflow-datasets\n"
-        f"    tfds build mnist --data_dir={data_dir} --file_format=array_record\n"
-        "(or in Python: tfds.data_source('mnist', data_dir=..., builder_kwargs={'file_format': 'array_record'})); if "
-        f"built elsewhere, copy that data_dir's mnist/ folder to {data_dir}/mnist. load_mnist(..., download=True) "
-        "builds it here when TensorFlow is installed and the network is reachable.\n"
+        f"    tfds build {name} --data_dir={data_dir} --file_format=array_record\n"
+        f"(or in Python: tfds.data_source('{name}', data_dir=..., builder_kwargs={{'file_format': 'array_record'}})); "
+        f"if built elsewhere, copy that data_dir's {name}/ folder to {data_dir}/{name}. load_{name}(..., "
+        "download=True) builds it here when TensorFlow is installed and the network is reachable.\n"
         "Offline alternative: --data digits (scikit-learn's 8x8 digits, shipped with scikit-learn) or --data mnist1d "
         "(generated)."
     )
 
 
-def _mnist_sources(data_dir: str | None, download: bool) -> tuple[Sequence[Any], Sequence[Any]]:
-    """The train and test ``tfds.data_source`` sequences of MNIST, or :class:`DataUnavailableError`."""
+def _tfds_sources(name: str, data_dir: str | None, download: bool) -> tuple[Sequence[Any], Sequence[Any]]:
+    """The train and test ``tfds.data_source`` sequences of ``name``, or :class:`DataUnavailableError`."""
     try:
         import tensorflow_datasets as tfds  # lazy: slow to import, and `import fcjax` must not depend on it
     except ImportError as err:
         raise DataUnavailableError(
-            "load_mnist needs tensorflow-datasets (pip install tensorflow-datasets). Offline alternative: --data digits"
+            f"load_{name} needs tensorflow-datasets (pip install tensorflow-datasets). Offline alternative: --data "
+            "digits"
         ) from err
     from tensorflow_datasets.core import constants
 
@@ -324,29 +341,51 @@ def _mnist_sources(data_dir: str | None, download: bool) -> tuple[Sequence[Any],
         # file_format is set explicitly: with a data_dir given, tfds.data_source would otherwise build (download=True)
         # in its default tfrecord format, which has no random access and so cannot be read back as a data source.
         train, test = tfds.data_source(
-            "mnist", split=["train", "test"], data_dir=data_dir, download=download,
+            name, split=["train", "test"], data_dir=data_dir, download=download,
             builder_kwargs={"file_format": "array_record"},
         )
     except (KeyError, NotImplementedError, OSError) as err:
         # tfds 4.9 raises KeyError ("splits is empty ... not been generated") for an unprepared data set and
         # NotImplementedError for one prepared in a format without random access (tfrecord).
-        raise DataUnavailableError(_mnist_help(where)) from err
+        raise DataUnavailableError(_tfds_help(name, where)) from err
     except Exception as err:
         if not download:
             raise
         # A failed download or build (no network, no TensorFlow): same advice, with the cause chained.
-        raise DataUnavailableError(_mnist_help(where)) from err
+        raise DataUnavailableError(_tfds_help(name, where)) from err
     return train, test
 
 
-def _read_mnist(source: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _read_images(source: Sequence[Any], shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """All ``(h, w, c)`` uint8 images of ``source`` flattened row-major and scaled to [0, 1], and their labels."""
+    n, size = len(source), math.prod(shape)
+    images = np.empty((n, size), dtype=np.float32)
+    labels = np.empty(n, dtype=np.int32)
     # One record at a time: tfds.testing.mock_data's batch __getitems__ is broken in tfds 4.9.10 (unbound partial).
-    records = [source[i] for i in range(len(source))]
-    images = np.zeros((len(records), 28 * 28), dtype=np.float32)
-    for i, r in enumerate(records):
-        images[i] = np.asarray(r["image"], dtype=np.float32).reshape(28 * 28)
-    labels = np.asarray([int(r["label"]) for r in records], dtype=np.int32)
-    return images / np.float32(255.0), labels
+    for i in range(n):
+        record = source[i]
+        images[i] = np.asarray(record["image"]).reshape(size)
+        labels[i] = int(record["label"])
+    return np.divide(images, np.float32(255.0), out=images), labels
+
+
+def _load_tfds(name: str, d: Any, n_train: Any, n_test: Any, seed: Any, data_dir: Any, download: Any) -> Dataset:
+    """The body of :func:`load_mnist` and :func:`load_cifar10`: every argument check, then reading and resizing."""
+    info = _TFDS_IMAGES[name]
+    side = _image_side(d, info.shape[2], name)
+    n_train, n_test = _check_optional_count(n_train, "n_train"), _check_optional_count(n_test, "n_test")
+    seed = _check_seed(seed)
+    _check_available(n_train, info.n_train, "n_train", f"the {name} training split")
+    _check_available(n_test, info.n_test, "n_test", f"the {name} test split")
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be a bool, got {type(download).__name__}")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir must be a path (str or os.PathLike), got {type(data_dir).__name__}")
+
+    train, test = _tfds_sources(name, None if data_dir is None else os.fspath(data_dir), download)
+    x_train, y_train = _read_images(train, info.shape)
+    x_test, y_test = _read_images(test, info.shape)
+    return _finish(name, x_train, y_train, x_test, y_test, info.shape, side, n_train, n_test, seed)
 
 
 def load_mnist(d: int | None = None, *, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
@@ -371,41 +410,56 @@ def load_mnist(d: int | None = None, *, n_train: int | None = None, n_test: int 
     Raises:
       DataUnavailableError: MNIST is not prepared under ``data_dir`` (the message says how to prepare it).
     """
-    side = _image_side(d, 1, "mnist")
-    n_train, n_test = _check_optional_count(n_train, "n_train"), _check_optional_count(n_test, "n_test")
-    seed = _check_seed(seed)
-    _check_available(n_train, _MNIST_TRAIN, "n_train", "the mnist training split")
-    _check_available(n_test, _MNIST_TEST, "n_test", "the mnist test split")
-    if not isinstance(download, bool):
-        raise TypeError(f"download must be a bool, got {type(download).__name__}")
-    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
-        raise TypeError(f"data_dir must be a path (str or os.PathLike), got {type(data_dir).__name__}")
+    return _load_tfds("mnist", d, n_train, n_test, seed, data_dir, download)
 
-    train, test = _mnist_sources(None if data_dir is None else os.fspath(data_dir), download)
-    x_train, y_train = _read_mnist(train)
-    x_test, y_test = _read_mnist(test)
-    return _finish("mnist", x_train, y_train, x_test, y_test, (28, 28, 1), side, n_train, n_test, seed)
+
+def load_cifar10(d: int | None = None, *, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+                 data_dir: str | os.PathLike[str] | None = None, download: bool = False) -> Dataset:
+    """CIFAR-10 (32x32 RGB, 50000 train / 10000 test) through ``tfds.data_source``, no TensorFlow needed to read it.
+
+    Every record of both splits is read and decoded (PNG, by Pillow), then subsampled, then resized (each channel
+    alike); to sweep ``d``, load once with ``d=None`` and call :func:`resize_images` per ``d``. Both splits at full
+    size take about 740 MB as float32.
+
+    Args:
+      d: input dimension, ``3 * side * side``; ``None`` keeps 32x32 (``d = 3072``).
+      n_train: training images, class-stratified and chosen by ``seed``; ``None`` keeps all in stored order.
+      n_test: likewise for the test images.
+      seed: chooses the subsamples.
+      data_dir: the tensorflow-datasets data directory (default: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+      download: let tensorflow-datasets download and build CIFAR-10 if it is not prepared (needs TensorFlow and
+        internet). Off by default, so nothing is ever fetched unasked.
+
+    Returns:
+      A :class:`Dataset` with pixels scaled to [0, 1], ``image_shape == (side, side, 3)`` and every image flattened
+      row-major from ``(side, side, 3)`` (channels fastest).
+
+    Raises:
+      DataUnavailableError: CIFAR-10 is not prepared under ``data_dir`` (the message says how to prepare it).
+    """
+    return _load_tfds("cifar10", d, n_train, n_test, seed, data_dir, download)
 
 
 def load_dataset(name: str, d: int | None = None, *, n_train: int | None = None, n_test: int | None = None,
                  seed: int = 0, data_dir: str | None = None) -> Dataset:
-    """Load ``"digits"``, ``"mnist1d"`` or ``"mnist"`` at input dimension ``d``.
+    """Load ``"digits"``, ``"mnist1d"``, ``"mnist"`` or ``"cifar10"`` at input dimension ``d``.
 
     Args:
       name: one of :data:`DATASETS`.
-      d: input dimension; a perfect square for the image sets (resized to ``sqrt(d) x sqrt(d)``), any length for
-        ``"mnist1d"``; ``None`` keeps the native size (64, 40 and 784).
+      d: input dimension; ``side * side`` for the grey image sets and ``3 * side * side`` for ``"cifar10"`` (resized
+        to ``side x side``), any length for ``"mnist1d"``; ``None`` keeps the native size (64, 40, 784 and 3072).
       n_train: training examples, class-stratified and chosen by ``seed`` (nested: a smaller ``n_train`` gives a prefix
         of a larger one); ``None`` keeps the whole split in stored order.
       n_test: likewise for the test split.
       seed: chooses the subsamples (and seeds the MNIST-1D generator).
-      data_dir: the tensorflow-datasets data directory, used by ``"mnist"`` only (the others need no files).
+      data_dir: the tensorflow-datasets data directory, used by ``"mnist"`` and ``"cifar10"`` only (the others need
+        no files).
 
     Returns:
       A :class:`Dataset`.
 
     Raises:
-      DataUnavailableError: ``"mnist"`` is not prepared under ``data_dir``; nothing is downloaded.
+      DataUnavailableError: ``"mnist"`` or ``"cifar10"`` is not prepared under ``data_dir``; nothing is downloaded.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
@@ -415,4 +469,6 @@ def load_dataset(name: str, d: int | None = None, *, n_train: int | None = None,
         return load_mnist1d(d, n_train=n_train, n_test=n_test, seed=seed)
     if name == "mnist":
         return load_mnist(d, n_train=n_train, n_test=n_test, seed=seed, data_dir=data_dir)
+    if name == "cifar10":
+        return load_cifar10(d, n_train=n_train, n_test=n_test, seed=seed, data_dir=data_dir)
     raise ValueError(f"name must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")

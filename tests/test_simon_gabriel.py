@@ -38,8 +38,30 @@ def test_after_training_small_configuration_runs():
                   overrides={"ds": (64, 256, 1024), "trials": 3, "lams": (0.0, 1.0), "steps": 60, "width": 32,
                              "n_train": 200, "n_eval": 128})
     assert [r["lambda"] for r in v.table] == [0.0] * 3 + [1.0] * 3
-    assert v.checks[0].name == "mlp: λ=0, the l1 norm still grows with d" and v.checks[0].passed, _explain(v)
+    assert v.checks[0].name == "mlp/digits: λ=0, the l1 norm still grows with d" and v.checks[0].passed, _explain(v)
     assert len(v.checks) == 2 and v.series["lines"]
+
+
+@pytest.mark.parametrize(("kind", "ds"), [("mnist", (784, 3136)), ("cifar10", (3072, 12288))])
+def test_tfds_images_are_upsampled_inputs(kind, ds):
+    # tensorflow-datasets' own mock stands in for prepared MNIST / CIFAR-10 (random images: the law at init does not
+    # depend on the data).
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        v = run_claim("simon_gabriel2019.grad_norm_init", quick=True, seed=0,
+                      overrides={"archs": ("mlp", "strided"), "inputs": (kind,), "ds": ds, "trials": 8})
+    assert {(r["arch"], r["input"], r["d"]) for r in v.table} == {(a, kind, d) for a in ("mlp", "strided") for d in ds}
+    assert v.passed, _explain(v)
+
+
+def test_upsampling_replicates_pixels_of_colour_images():
+    x = jnp.arange(2 * 32 * 32 * 3, dtype=jnp.float32).reshape(2, 32 * 32 * 3)
+    up = sg._upsample(x, 3 * 64 * 64, "cifar10").reshape(2, 64, 64, 3)
+    img = x.reshape(2, 32, 32, 3)
+    for di in (0, 1):
+        for dj in (0, 1):
+            assert bool(jnp.all(up[:, di::2, dj::2, :] == img))
 
 
 def test_grad_norm_init_detects_a_wrong_exponent(monkeypatch):
@@ -85,6 +107,8 @@ def test_avgpool_claim_detects_a_swap(monkeypatch):
 
 @pytest.mark.parametrize(("claim_id", "overrides", "match"), [
     ("simon_gabriel2019.grad_norm_init", {"ds": (64, 100)}, r"\(8m\)²"),
+    ("simon_gabriel2019.grad_norm_init", {"inputs": ("cifar10",), "ds": (3072, 4096)}, r"3·\(32m\)²"),
+    ("simon_gabriel2019.after_training", {"inputs": ("gaussian",)}, "real data sets"),
     ("simon_gabriel2019.grad_norm_init", {"archs": ("vgg",)}, "archs must be"),
     ("simon_gabriel2019.grad_norm_init", {"inputs": ("digits", "digits")}, "inputs must be"),
     ("simon_gabriel2019.grad_norm_init", {"layers": 1}, "layers must be >= 2"),
