@@ -25,6 +25,7 @@ def _explain(v) -> str:
     return f"{v.claim} seed={v.seed}: " + "; ".join(f"{c.name}: {c.detail}" for c in v.checks if not c.passed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("claim_id", sorted(SMALL))
 def test_small_configuration_passes(claim_id):
     v = run_claim(claim_id, quick=True, overrides=SMALL[claim_id], seed=0)
@@ -32,6 +33,7 @@ def test_small_configuration_passes(claim_id):
     assert v.passed, _explain(v)
 
 
+@pytest.mark.slow
 def test_after_training_small_configuration_runs():
     # Whether the slope drops with λ is the claim's finding (slow job); here: the machinery and the first check.
     v = run_claim("simon_gabriel2019.after_training", quick=True, seed=0,
@@ -42,6 +44,7 @@ def test_after_training_small_configuration_runs():
     assert len(v.checks) == 2 and v.series["lines"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "ds"), [("mnist", (784, 3136)), ("cifar10", (3072, 12288))])
 def test_tfds_images_are_upsampled_inputs(kind, ds):
     # tensorflow-datasets' own mock stands in for prepared MNIST / CIFAR-10 (random images: the law at init does not
