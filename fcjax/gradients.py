@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from ._types import Array, Float, Int
-from ._validate import check_float
+from ._validate import check_float, check_int
 from .attacks import LogitsFn, Params, _check_common, _cross_entropy
 
 
@@ -78,14 +78,29 @@ def input_gradients(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."
                     ) -> Float[Array, "n ..."]:
     """``∂_x L(x_i, y_i)`` for each sample: the gradient of the sum of per-sample cross-entropies (shape of ``x``)."""
     x, y = check_inputs(logits_fn, params, x, y)
+    return _grad(logits_fn, params, x, y)
+
+
+# Unchecked cores: the public functions check their arguments once and then call these, so no call re-validates
+# (re-traces logits_fn for its shape) inside another or inside a loop body.
+def _grad(logits_fn: LogitsFn, params: Params, x: Array, y: Array) -> Array:
     return jax.grad(lambda z: jnp.sum(per_sample_loss(logits_fn, params, z, y)))(x)
+
+
+def _damage(logits_fn: LogitsFn, params: Params, x: Array, y: Array, delta: Array) -> Array:
+    return per_sample_loss(logits_fn, params, x + delta, y) - per_sample_loss(logits_fn, params, x, y)
+
+
+def _penalty_scale(x: Array, q: float) -> float:
+    """``d^(1−1/q) = d^(1/p)``, the authors' scaling of the penalty and of the perturbation [CODE]."""
+    return float(math.prod(x.shape[1:])) ** (1 - 1 / q)
 
 
 def gradient_norms(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
                    ps: tuple[float, ...] = (1.0, 2.0)) -> dict[float, Float[Array, " n"]]:
     """``{p: ||∂_x L(x_i, y_i)||_p}`` for each requested ``p`` (the paper's ``norm1``, ``norm2``)."""
     x, y = check_inputs(logits_fn, params, x, y)
-    g = input_gradients(logits_fn, params, x, y)
+    g = _grad(logits_fn, params, x, y)
     return {p: lp_norm(g, p) for p in ps}
 
 
@@ -130,7 +145,7 @@ def damage(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int
            delta: Float[Array, "n ..."]) -> Float[Array, " n"]:
     """``L(x_i + δ_i, y_i) − L(x_i, y_i)`` of each sample: the damage a perturbation really does."""
     x, y = check_inputs(logits_fn, params, x, y)
-    return per_sample_loss(logits_fn, params, x + delta, y) - per_sample_loss(logits_fn, params, x, y)
+    return _damage(logits_fn, params, x, y, delta)
 
 
 def dual_attack(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
@@ -138,8 +153,7 @@ def dual_attack(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y
     """One step of size ``eps`` along the dual direction of the input gradient: FGSM for ``p = inf``, the fast
     gradient method for ``p = 2``, the authors' single-step l_p augmentation in general."""
     x, y = check_inputs(logits_fn, params, x, y)
-    g = input_gradients(logits_fn, params, x, y)
-    return eps * dual_direction(g, p)
+    return eps * dual_direction(_grad(logits_fn, params, x, y), p)
 
 
 def protocol_pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
@@ -148,19 +162,14 @@ def protocol_pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], 
     from ``δ = 0``, ``steps`` steps of size ``eps/(0.75·steps)``, returning the *last* iterate (unlike
     :func:`fcjax.attacks.pgd`, which keeps the iterate best at flipping the label)."""
     x, y = check_inputs(logits_fn, params, x, y)
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    steps = check_int(steps, "steps", minimum=1)
     alpha = eps / (0.75 * steps)
 
     def body(_, delta):
-        g = input_gradients(logits_fn, params, x + delta, y)
+        g = _grad(logits_fn, params, x + delta, y)
         return jnp.clip(delta + alpha * jnp.sign(g), -eps, eps)
 
     return jax.lax.fori_loop(0, steps, body, jnp.zeros_like(x))
-
-
-def _input_dim(x: Array) -> int:
-    return math.prod(x.shape[1:])
 
 
 def gradient_penalty(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
@@ -169,9 +178,8 @@ def gradient_penalty(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ...
     in ``penalties.py`` [CODE]). Differentiable in ``params`` (a second-order term for training)."""
     x, y = check_inputs(logits_fn, params, x, y)
     q = check_p(q, "q")
-    scale = float(_input_dim(x)) ** (1 - 1 / q)
-    g = input_gradients(logits_fn, params, x, y)
-    return lam * scale * jnp.mean(lp_norm(g, q)) / 2
+    g = _grad(logits_fn, params, x, y)
+    return lam * _penalty_scale(x, q) * jnp.mean(lp_norm(g, q)) / 2
 
 
 def adversarial_augmentation(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
@@ -181,10 +189,8 @@ def adversarial_augmentation(logits_fn: LogitsFn, params: Params, x: Float[Array
     example is data); equals :func:`gradient_penalty` up to ``O(λ²)`` (notes S2 [D])."""
     x, y = check_inputs(logits_fn, params, x, y)
     q = check_p(q, "q")
-    p = dual_exponent(q)
-    scale = float(_input_dim(x)) ** (1 - 1 / q)
-    delta = jax.lax.stop_gradient(dual_attack(logits_fn, params, x, y, 1.0, p))
-    return jnp.mean(damage(logits_fn, params, x, y, lam * scale * delta)) / 2
+    delta = jax.lax.stop_gradient(dual_direction(_grad(logits_fn, params, x, y), dual_exponent(q)))
+    return jnp.mean(_damage(logits_fn, params, x, y, lam * _penalty_scale(x, q) * delta)) / 2
 
 
 PENALTIES = {"grad": gradient_penalty, "adv": adversarial_augmentation}

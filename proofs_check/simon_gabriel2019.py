@@ -376,7 +376,7 @@ def _calibration_trial(key, pool_x, pool_y, *, net, d, kind, batch, dtype, ps, e
     first, real = [], []
     for p in (*ps, 1.0):
         e = calibrated_eps(eps_inf, d, p)
-        first.append(jnp.sum(e * lp_norm(g, dual_exponent(p))))
+        first.append(jnp.sum(first_order_damage(g, e, p)))
         real.append(jnp.sum(damage(net.apply, params, x, y, e * dual_direction(g, p))))
     return {"first": jnp.stack(first), "real": jnp.stack(real)}
 
