@@ -34,6 +34,7 @@ from fcjax.gradients import (
     lp_norm,
     protocol_pgd,
 )
+from fcjax.gradients import first_order_damage as linear_damage
 from fcjax.models import ARCHITECTURES, he_init, protocol_net
 from fcjax.parallel import map_trials
 from fcjax.stats import Check, loglog_slope
@@ -376,7 +377,7 @@ def _calibration_trial(key, pool_x, pool_y, *, net, d, kind, batch, dtype, ps, e
     first, real = [], []
     for p in (*ps, 1.0):
         e = calibrated_eps(eps_inf, d, p)
-        first.append(jnp.sum(first_order_damage(g, e, p)))
+        first.append(jnp.sum(linear_damage(g, e, p)))
         real.append(jnp.sum(damage(net.apply, params, x, y, e * dual_direction(g, p))))
     return {"first": jnp.stack(first), "real": jnp.stack(real)}
 

@@ -104,6 +104,7 @@ def test_real_data_gap_finding():
 
 
 @pytest.mark.slow
+@pytest.mark.timed
 def test_reproduce_simon_gabriel2019_quick(tmp_path):
     """Issue 4's bar: the whole quick reproduction in under 5 minutes on 2 CPU cores, every claim in the report with
     a figure, and every claim the data do not refute passing with seed 0."""

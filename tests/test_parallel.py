@@ -13,7 +13,6 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import fcjax as F
 
@@ -180,8 +179,3 @@ def test_map_trials_shared_arguments_are_broadcast_not_batched(key):
     want = F.map_trials(lambda k: _scaled_draw(k, table, 2.0), key, 10, chunk_size=3)
     np.testing.assert_allclose(got["v"], want["v"], rtol=1e-6)
     assert got["v"].shape == (10, 4)
-
-
-def test_map_trials_rejects_shared_that_is_not_a_tuple(key):
-    with pytest.raises(TypeError, match="shared must be a tuple"):
-        F.map_trials(_scaled_draw, key, 2, shared=[jnp.ones((3, 4)), 1.0])

@@ -44,6 +44,8 @@ CASES = {
     "chunk_size=0": (lambda: F.map_trials(lambda k: 1.0, KEY, 3, chunk_size=0), ValueError, r"^chunk_size must"),
     "devices=0": (lambda: F.map_trials(lambda k: 1.0, KEY, 3, devices=0), ValueError, r"^devices must be >= 1"),
     "start<0 map": (lambda: F.map_trials(lambda k: 1.0, KEY, 3, start=-2), ValueError, r"^start must be >= 0"),
+    "shared list": (lambda: F.map_trials(lambda k, a: 1.0, KEY, 2, shared=[jnp.ones(3)]), TypeError,
+                    r"^shared must be a tuple"),
     "bytes_per_trial": (lambda: F.chunk_size_for(0, 10, 10), ValueError, r"^bytes_per_trial must"),
     "budget_bytes": (lambda: F.chunk_size_for(1, 0, 10), ValueError, r"^budget_bytes must"),
     "steps=0": (lambda: F.TrainConfig(steps=0), ValueError, r"^steps must be >= 1"),
