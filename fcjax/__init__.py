@@ -76,6 +76,10 @@ from .path_integral import path_integral as path_integral
 from .robustness import Robustness as Robustness
 from .robustness import nearest_other_class as nearest_other_class
 from .robustness import robustness as robustness
+from .spectra import PowerLawFit as PowerLawFit
+from .spectra import covariance_spectrum as covariance_spectrum
+from .spectra import participation_ratio as participation_ratio
+from .spectra import power_law_fit as power_law_fit
 from .stats import Check as Check
 from .stats import Estimate as Estimate
 from .stats import SlopeFit as SlopeFit
@@ -107,6 +111,7 @@ __all__ = [
     "LinearNet",
     "MinPerturbation",
     "PathIntegral",
+    "PowerLawFit",
     "Robustness",
     "SlopeFit",
     "TrailingQR",
@@ -125,6 +130,7 @@ __all__ = [
     "cnn_layers",
     "collapse_linear",
     "compression_ratio",
+    "covariance_spectrum",
     "cross_entropy",
     "damage",
     "deepfool",
@@ -165,11 +171,13 @@ __all__ = [
     "optimal_radius",
     "pairwise_distance",
     "pairwise_sq_distances",
+    "participation_ratio",
     "path_integral",
     "pearson_ci",
     "pgd",
     "point_radius",
     "positive_qr",
+    "power_law_fit",
     "protocol_net",
     "relu_mlp",
     "robustness",
