@@ -58,6 +58,16 @@ from .linear import MinPerturbation as MinPerturbation
 from .linear import affine_min_perturbation as affine_min_perturbation
 from .linear import collapse_linear as collapse_linear
 from .linear import pairwise_distance as pairwise_distance
+from .local_errors import LayerClassifier as LayerClassifier
+from .local_errors import LocalErrorConfig as LocalErrorConfig
+from .local_errors import LocalErrorMLP as LocalErrorMLP
+from .local_errors import LocalErrorResult as LocalErrorResult
+from .local_errors import fixed_readouts as fixed_readouts
+from .local_errors import layer_logits as layer_logits
+from .local_errors import local_error_mlp as local_error_mlp
+from .local_errors import local_loss as local_loss
+from .local_errors import representations as representations
+from .local_errors import train_local as train_local
 from .models import CNN as CNN
 from .models import MLP as MLP
 from .models import ConvNet as ConvNet
@@ -73,6 +83,8 @@ from .parallel import map_trials as map_trials
 from .path_integral import PathIntegral as PathIntegral
 from .path_integral import gauss_legendre as gauss_legendre
 from .path_integral import path_integral as path_integral
+from .robust_accuracy import fgsm_accuracy as fgsm_accuracy
+from .robust_accuracy import noise_accuracy as noise_accuracy
 from .robustness import Robustness as Robustness
 from .robustness import nearest_other_class as nearest_other_class
 from .robustness import robustness as robustness
@@ -108,7 +120,11 @@ __all__ = [
     "DataUnavailableError",
     "Dataset",
     "Estimate",
+    "LayerClassifier",
     "LinearNet",
+    "LocalErrorConfig",
+    "LocalErrorMLP",
+    "LocalErrorResult",
     "MinPerturbation",
     "PathIntegral",
     "PowerLawFit",
@@ -137,7 +153,9 @@ __all__ = [
     "device_summary",
     "dual_direction",
     "fgsm",
+    "fgsm_accuracy",
     "first_order_damage",
+    "fixed_readouts",
     "gauss_legendre",
     "gaussian_points",
     "gaussian_product",
@@ -153,9 +171,12 @@ __all__ = [
     "ks_2samp",
     "ks_test",
     "last_two_probes",
+    "layer_logits",
     "linear_net_affine",
     "lipschitz_radius",
     "load_dataset",
+    "local_error_mlp",
+    "local_loss",
     "loglog_slope",
     "lp_norm",
     "map_trials",
@@ -168,6 +189,7 @@ __all__ = [
     "nearest_other_distance",
     "nearest_other_index",
     "nearest_point_classify",
+    "noise_accuracy",
     "optimal_radius",
     "pairwise_distance",
     "pairwise_sq_distances",
@@ -180,6 +202,7 @@ __all__ = [
     "power_law_fit",
     "protocol_net",
     "relu_mlp",
+    "representations",
     "robustness",
     "sign_cube_data",
     "sign_cube_radius",
@@ -190,6 +213,7 @@ __all__ = [
     "trailing_from_probes",
     "trailing_qr",
     "train",
+    "train_local",
     "trial_keys",
     "two_probe_bound",
 ]

@@ -105,17 +105,7 @@ def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"
             loss = loss + PENALTIES[config.penalty](model.apply, p, xb, yb, config.penalty_lambda, config.penalty_q)
         return loss
 
-    def step(carry, k):
-        p, state = carry
-        if config.batch_size is None or config.batch_size >= x.shape[0]:
-            xb, yb = x, y
-        else:
-            idx = jax.random.randint(k, (config.batch_size,), 0, x.shape[0])
-            xb, yb = x[idx], y[idx]
-        loss, grads = jax.value_and_grad(loss_fn)(p, xb, yb)
-        updates, state = opt.update(grads, state, p)
-        return (optax.apply_updates(p, updates), state), loss
-
+    step = minibatch_step(loss_fn, opt, x, y, config.batch_size)
     keys = jax.random.split(batch_key, config.steps)
     carry0 = (params, opt.init(params))
     if config.stop_at_accuracy is None:
@@ -126,6 +116,29 @@ def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"
     logits = model.apply(params, x)
     accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
     return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every], steps_run)
+
+
+def minibatch_step(loss_fn: Callable[[Any, Array, Array], Array], opt: optax.GradientTransformation,
+                   x: Float[Array, "m d"], y: Int[Array, " m"], batch_size: int | None
+                   ) -> Callable[[tuple[Any, Any], Key], tuple[tuple[Any, Any], Array]]:
+    """One optimiser step as a ``lax.scan`` body: ``((params, opt_state), key) -> ((params, opt_state), loss)``.
+
+    The step draws ``batch_size`` rows of ``(x, y)`` with replacement from ``key`` (the full data when ``batch_size``
+    is ``None`` or at least ``m``) and follows the gradient of ``loss_fn(params, xb, yb)``.
+    """
+
+    def step(carry, k):
+        p, state = carry
+        if batch_size is None or batch_size >= x.shape[0]:
+            xb, yb = x, y
+        else:
+            idx = jax.random.randint(k, (batch_size,), 0, x.shape[0])
+            xb, yb = x[idx], y[idx]
+        loss, grads = jax.value_and_grad(loss_fn)(p, xb, yb)
+        updates, state = opt.update(grads, state, p)
+        return (optax.apply_updates(p, updates), state), loss
+
+    return step
 
 
 def _train_until(model, x, y, config: TrainConfig, step, carry0, keys):

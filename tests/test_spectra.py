@@ -148,8 +148,7 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_inputs_raise(case):
-    fn, exc, match = BAD[case]
+@pytest.mark.parametrize(("call", "exc", "match"), BAD.values(), ids=BAD.keys())
+def test_bad_inputs_raise(call, exc, match):
     with pytest.raises(exc, match=match):
-        fn()
+        call()

@@ -1,0 +1,215 @@
+"""Deep supervised learning with local errors (Mostafa, Ramesh, Cauwenberghs, Front. Neurosci. 2018), and the
+back-propagation baseline of the same architecture: the networks of Jiang, Zhou, Huang (Chin. Phys. B 30, 048702).
+
+Every hidden layer ``l`` of an MLP, ``h_l = act(W_l h_{l−1} + b_l)`` with ``h_0 = x``, has a fixed random readout
+``B_l`` of shape ``(N_l, k)``, entries ``N(0, gain²/N_l)``, drawn from a key and never trained. In ``"local"`` mode
+the training loss is ``Σ_l CE(h_l B_l, y)`` with ``stop_gradient`` on every layer's input, so each layer learns from
+its own classifier's error and no gradient crosses layers; all layers are trained at once (Mostafa et al.'s
+simultaneous variant; the layer-by-layer variant of the third-party code [3P] is not implemented). In
+``"backprop"`` mode the same hidden layers feed a trained linear readout and the loss is its cross-entropy.
+
+The stop-gradient is part of the *training loss* only: :func:`representations` and :func:`layer_logits` are the
+plain forward pass, so input gradients (FGSM) flow through every layer.
+
+Our choices where the paper's are unknown [D]: Flax's default (LeCun-normal) initialisation, zero biases, Adam,
+readouts without bias, the sum (not the mean) of the per-layer losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._types import Array, Float, Int, Key
+from ._validate import check_array, check_float, check_int
+from .train import cross_entropy, minibatch_step
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {"relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid}
+MODES = ("local", "backprop")
+
+Params = Any
+Readouts = tuple[Float[Array, "N k"], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalErrorConfig:
+    """Architecture and optimisation of a local-error (or back-propagation) MLP; hashable, a static ``jit`` argument.
+
+    Attributes:
+      widths: hidden widths ``(N_1, …, N_L)``.
+      classes: number of classes ``k``.
+      activation: ``"relu"``, ``"tanh"`` or ``"sigmoid"``.
+      steps: Adam steps (all layers updated at every step).
+      learning_rate: Adam step size.
+      batch_size: mini-batch size (drawn with replacement); ``None`` for full-batch training.
+      mode: ``"local"`` (fixed random readout per layer, no gradient across layers) or ``"backprop"``.
+      readout_gain: the fixed readouts' entries are ``N(0, readout_gain²/N_l)``.
+      log_every: record the training loss every this many steps.
+    """
+
+    widths: tuple[int, ...] = (256, 256, 256)
+    classes: int = 10
+    activation: str = "relu"
+    steps: int = 1000
+    learning_rate: float = 1e-3
+    batch_size: int | None = 64
+    mode: str = "local"
+    readout_gain: float = 1.0
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.widths, tuple) or not self.widths:
+            raise TypeError(f"widths must be a non-empty tuple of ints, got {self.widths!r}")
+        for i, w in enumerate(self.widths):
+            check_int(w, f"widths[{i}]", minimum=1)
+        check_int(self.classes, "classes", minimum=2)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        check_int(self.steps, "steps", minimum=1)
+        check_float(self.learning_rate, "learning_rate", low=0.0, open_low=True)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size", minimum=1)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        check_float(self.readout_gain, "readout_gain", low=0.0, open_low=True)
+        check_int(self.log_every, "log_every", minimum=1)
+
+
+class LocalErrorResult(NamedTuple):
+    """A trained network: its parameters, the fixed readouts (``()`` in backprop mode), each classifier's final
+    training accuracy (``(L,)`` local classifiers, or ``(1,)`` for the backprop readout), the final full-data loss
+    and the loss every ``log_every`` steps."""
+
+    params: Params
+    readouts: Readouts
+    accuracies: Float[Array, " c"]
+    loss: Float[Array, ""]
+    loss_curve: Float[Array, " s"]
+
+
+class LocalErrorMLP(nn.Module):
+    """Hidden layers ``dense_0 … dense_{L−1}`` (and a trained ``readout`` when ``trained_readout``).
+
+    ``__call__(x, detach=False)`` returns ``(representations, logits)``: the ``L`` arrays ``(..., N_l)`` and the
+    trained readout's ``(..., k)`` logits (``None`` without one). ``detach=True`` stops gradients at every hidden
+    layer's input (the local-error training loss).
+    """
+
+    widths: Sequence[int]
+    classes: int
+    activation: str = "relu"
+    trained_readout: bool = False
+
+    @nn.compact
+    def __call__(self, x: Float[Array, "... d"], detach: bool = False
+                 ) -> tuple[tuple[Float[Array, "... N"], ...], Float[Array, "... k"] | None]:
+        act = ACTIVATIONS[self.activation]
+        hs = []
+        for n, width in enumerate(self.widths):
+            inp = jax.lax.stop_gradient(x) if detach and n > 0 else x
+            x = act(nn.Dense(width, name=f"dense_{n}")(inp))
+            hs.append(x)
+        logits = nn.Dense(self.classes, name="readout")(x) if self.trained_readout else None
+        return tuple(hs), logits
+
+
+def local_error_mlp(config: LocalErrorConfig) -> LocalErrorMLP:
+    """The :class:`LocalErrorMLP` of ``config`` (a trained readout in backprop mode only)."""
+    return LocalErrorMLP(tuple(config.widths), config.classes, config.activation, config.mode == "backprop")
+
+
+def fixed_readouts(key: Key, config: LocalErrorConfig, dtype: Any = jnp.float32) -> Readouts:
+    """The local classifiers ``B_l``, ``(N_l, k)`` with i.i.d. ``N(0, readout_gain²/N_l)`` entries, one key per layer
+    (``fold_in(key, l)``); ``()`` in backprop mode."""
+    if config.mode != "local":
+        return ()
+    return tuple(jax.random.normal(jax.random.fold_in(key, n), (w, config.classes), dtype)
+                 * (config.readout_gain / w**0.5) for n, w in enumerate(config.widths))
+
+
+def representations(params: Params, x: Float[Array, "n d"], config: LocalErrorConfig) -> list[Float[Array, "n N"]]:
+    """The hidden representations ``h_l(x)``, one ``(n, N_l)`` array per layer (plain forward pass)."""
+    hs, _ = local_error_mlp(config).apply(params, x)
+    return list(hs)
+
+
+def layer_logits(params: Params, readouts: Readouts, x: Float[Array, "n d"], config: LocalErrorConfig,
+                 *, detach: bool = False) -> list[Float[Array, "n k"]]:
+    """Each classifier's logits: ``h_l B_l`` for every layer (local mode), or the trained readout's (backprop).
+
+    ``detach=True`` cuts the gradient at each hidden layer's input (what the local training loss differentiates).
+    """
+    hs, logits = local_error_mlp(config).apply(params, x, detach)
+    if config.mode == "backprop":
+        return [logits]
+    return [h @ b.astype(h.dtype) for h, b in zip(hs, readouts, strict=True)]
+
+
+def local_loss(params: Params, readouts: Readouts, x: Float[Array, "m d"], y: Int[Array, " m"],
+               config: LocalErrorConfig) -> Float[Array, ""]:
+    """The training loss: ``Σ_l CE(stop_gradient-fed h_l B_l, y)`` (local) or ``CE(readout(h_L), y)`` (backprop)."""
+    return sum(cross_entropy(z, y) for z in layer_logits(params, readouts, x, config, detach=config.mode == "local"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerClassifier:
+    """``logits_fn((params, readouts), x)`` of one classifier of a trained network, for the attacks.
+
+    Hashable and compared by value, so two equal instances share compiled attack programs. ``layer`` indexes the
+    local classifiers (``-1``: the last; backprop mode has one classifier, index 0 or -1).
+    """
+
+    config: LocalErrorConfig
+    layer: int = -1
+
+    def __call__(self, params: tuple[Params, Readouts], x: Float[Array, "n d"]) -> Float[Array, "n k"]:
+        return layer_logits(params[0], params[1], x, self.config)[self.layer]
+
+
+def _check_data(x: Any, y: Any, classes: int) -> None:
+    check_array(x, "x", ndim=2, min_size={0: 1, 1: 1})
+    if not hasattr(y, "shape") or not hasattr(y, "dtype") or not jnp.issubdtype(y.dtype, jnp.integer):
+        raise TypeError(f"y must be an integer array of labels, got {getattr(y, 'dtype', type(y).__name__)}")
+    if y.shape != x.shape[:1]:
+        raise ValueError(f"y must have shape ({x.shape[0]},) to match x of shape {x.shape}, got shape {y.shape}")
+    if not isinstance(y, jax.core.Tracer) and (int(jnp.min(y)) < 0 or int(jnp.max(y)) >= classes):
+        raise ValueError(f"y must hold class indices in [0, {classes}) (config.classes), got values in "
+                         f"[{int(jnp.min(y))}, {int(jnp.max(y))}]")
+
+
+def train_local(key: Key, x: Float[Array, "m d"], y: Int[Array, " m"], config: LocalErrorConfig) -> LocalErrorResult:
+    """Initialise, draw the fixed readouts and train with Adam: one pure function, ``jax.vmap``-able over keys.
+
+    ``fold_in(key, 0)`` initialises the layers, ``fold_in(key, 1)`` draws the readouts (:func:`fixed_readouts`),
+    ``fold_in(key, 2)`` the mini-batches. ``jax.jit(jax.vmap(train_local, in_axes=(0, None, None, None)),
+    static_argnums=3)`` trains one network per key.
+
+    Args:
+      key: PRNG key.
+      x: ``(m, d)`` training inputs.
+      y: ``(m,)`` integer labels in ``[0, config.classes)``.
+      config: :class:`LocalErrorConfig` (static under ``jit``).
+    """
+    if not isinstance(config, LocalErrorConfig):
+        raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
+    _check_data(x, y, config.classes)
+    params = local_error_mlp(config).init(jax.random.fold_in(key, 0), x[:1])
+    readouts = fixed_readouts(jax.random.fold_in(key, 1), config, x.dtype)
+    opt = optax.adam(config.learning_rate)
+    step = minibatch_step(lambda p, xb, yb: local_loss(p, readouts, xb, yb, config), opt, x, y, config.batch_size)
+    keys = jax.random.split(jax.random.fold_in(key, 2), config.steps)
+    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), keys)
+    logits = layer_logits(params, readouts, x, config)
+    accuracies = jnp.stack([jnp.mean((jnp.argmax(z, axis=-1) == y).astype(z.dtype)) for z in logits])
+    return LocalErrorResult(params, readouts, accuracies, local_loss(params, readouts, x, y, config),
+                            losses[:: config.log_every])
+
+
+__all__ = ["ACTIVATIONS", "MODES", "LayerClassifier", "LocalErrorConfig", "LocalErrorMLP", "LocalErrorResult",
+           "fixed_readouts", "layer_logits", "local_error_mlp", "local_loss", "representations", "train_local"]
