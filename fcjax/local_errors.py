@@ -27,14 +27,14 @@ import jax.numpy as jnp
 import optax
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_array, check_float, check_int
+from ._validate import check_array, check_float, check_int, check_key
 from .train import cross_entropy, minibatch_step
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {"relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid}
 MODES = ("local", "backprop")
 
 Params = Any
-Readouts = tuple[Float[Array, "N k"], ...]
+Readouts = tuple[Float[Array, "_N k"], ...]  # one (N_l, k) array per layer; N_l varies (unchecked)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ class LocalErrorMLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: Float[Array, "... d"], detach: bool = False
-                 ) -> tuple[tuple[Float[Array, "... N"], ...], Float[Array, "... k"] | None]:
+                 ) -> tuple[tuple[Float[Array, "... _N"], ...], Float[Array, "... k"] | None]:
         act = ACTIVATIONS[self.activation]
         hs = []
         for n, width in enumerate(self.widths):
@@ -133,7 +133,7 @@ def fixed_readouts(key: Key, config: LocalErrorConfig, dtype: Any = jnp.float32)
                  * (config.readout_gain / w**0.5) for n, w in enumerate(config.widths))
 
 
-def representations(params: Params, x: Float[Array, "n d"], config: LocalErrorConfig) -> list[Float[Array, "n N"]]:
+def representations(params: Params, x: Float[Array, "n d"], config: LocalErrorConfig) -> list[Float[Array, "n _N"]]:
     """The hidden representations ``h_l(x)``, one ``(n, N_l)`` array per layer (plain forward pass)."""
     hs, _ = local_error_mlp(config).apply(params, x)
     return list(hs)
@@ -198,6 +198,7 @@ def train_local(key: Key, x: Float[Array, "m d"], y: Int[Array, " m"], config: L
     """
     if not isinstance(config, LocalErrorConfig):
         raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
+    key = check_key(key)
     _check_data(x, y, config.classes)
     params = local_error_mlp(config).init(jax.random.fold_in(key, 0), x[:1])
     readouts = fixed_readouts(jax.random.fold_in(key, 1), config, x.dtype)

@@ -82,6 +82,8 @@ def test_input_gradients_flow_through_every_layer(data):
     x, y = data
     res = train(jax.random.key(1), x, y, CFG)
     fn = F.LayerClassifier(CFG, layer=-1)
+    # Compared and hashed by value, so equal classifiers share the attacks' compiled programs.
+    assert fn == F.LayerClassifier(dataclasses.replace(CFG), layer=-1) and hash(fn) == hash(F.LayerClassifier(CFG))
     g = jax.grad(lambda z: F.cross_entropy(fn((res.params, res.readouts), z), y))(x)
     assert float(jnp.max(jnp.abs(g))) > 0
 
@@ -144,6 +146,7 @@ BAD = {
     "gain": (lambda: F.LocalErrorConfig(readout_gain=-1.0), ValueError, r"^readout_gain must be > 0"),
     "config": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(3, int), {}), TypeError,
                r"^config must be a LocalErrorConfig"),
+    "key": (lambda: F.train_local(0, jnp.ones((3, 2)), jnp.zeros(3, int), CFG), TypeError, r"^key must be a JAX PRNG"),
     "x 1-d": (lambda: F.train_local(jax.random.key(0), jnp.ones(3), jnp.zeros(3, int), CFG), ValueError,
               r"^x must have 2 dimensions"),
     "y float": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(3), CFG), TypeError,
