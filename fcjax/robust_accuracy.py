@@ -19,9 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_float, check_int, check_key
-from .attacks import Clip, LogitsFn, Params, fgsm
-from .gradients import check_inputs
+from ._validate import check_int, check_key
+from .attacks import Clip, LogitsFn, Params, _check_common, fgsm
 
 
 def _check_grid(values: Any, name: str, dtype: Any) -> Array:
@@ -44,17 +43,6 @@ def _check_grid(values: Any, name: str, dtype: Any) -> Array:
         if np.any(v < 0):
             raise ValueError(f"{name} must be >= 0, got a minimum of {v.min()}")
     return jnp.asarray(values, dtype)
-
-
-def _check_clip(clip: Any) -> Clip:
-    if clip is None:
-        return None
-    if not isinstance(clip, tuple | list) or len(clip) != 2:
-        raise TypeError(f"clip must be None or a pair (lo, hi) of floats, got {clip!r}")
-    lo, hi = check_float(clip[0], "clip[0]"), check_float(clip[1], "clip[1]")
-    if not lo < hi:
-        raise ValueError(f"clip must satisfy lo < hi, got {clip!r}")
-    return lo, hi
 
 
 def _correct(logits_fn: LogitsFn, params: Params, x: Array, y: Array, direction: Array, scale: Array,
@@ -96,15 +84,14 @@ def noise_accuracy(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."]
       sigmas: ``(s,)`` noise standard deviations, ``>= 0``.
       key: PRNG key of the noise.
       draws: noise samples per input.
-      clip: ``(lo, hi)`` box for the noisy inputs, or ``None``.
+      clip: ``(lo, hi)`` box for the noisy inputs (``x`` must lie inside it), or ``None``.
 
     Returns:
       ``(s,)`` accuracies in ``[0, 1]``.
     """
-    x, y = check_inputs(logits_fn, params, x, y)
+    x, y, clip = _check_common(logits_fn, params, x, y, clip)
     key = check_key(key)
     sigmas = _check_grid(sigmas, "sigmas", x.dtype)
-    clip = _check_clip(clip)
     noise = jax.random.normal(key, (check_int(draws, "draws", minimum=1), *x.shape), x.dtype)
     return _accuracy_along(logits_fn, params, x, y, noise, sigmas, clip=clip)
 
@@ -124,14 +111,13 @@ def fgsm_accuracy(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."],
       y: ``(n,)`` integer labels.
       epsilons: ``(s,)`` attack sizes, ``>= 0``.
       norm: ``"linf"`` (FGSM) or ``"l2"`` (fast gradient method).
-      clip: ``(lo, hi)`` box for the attacked inputs, or ``None``.
+      clip: ``(lo, hi)`` box for the attacked inputs (``x`` must lie inside it), or ``None``.
 
     Returns:
       ``(s,)`` accuracies in ``[0, 1]``.
     """
-    x, y = check_inputs(logits_fn, params, x, y)
+    x, y, clip = _check_common(logits_fn, params, x, y, clip)
     epsilons = _check_grid(epsilons, "epsilons", x.dtype)
-    clip = _check_clip(clip)
     direction = fgsm(logits_fn, params, x, y, 1.0, norm=norm).delta
     return _accuracy_along(logits_fn, params, x, y, direction[None], epsilons, clip=clip)
 

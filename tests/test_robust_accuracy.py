@@ -126,6 +126,8 @@ BAD = {
     "draws": (lambda: F.noise_accuracy(affine, _P, _X, _Y, [0.1], K, draws=0), ValueError, r"^draws must be >= 1"),
     "clip": (lambda: F.noise_accuracy(affine, _P, _X, _Y, [0.1], K, clip=(1.0, 0.0)), ValueError,
              r"^clip must satisfy lo < hi"),
+    "x outside clip": (lambda: F.fgsm_accuracy(affine, _P, _X, _Y, [0.1], clip=(0.0, 0.5)), ValueError,
+                       r"^x must lie inside clip"),
     "eps negative": (lambda: F.fgsm_accuracy(affine, _P, _X, _Y, [-0.1]), ValueError, r"^epsilons must be >= 0"),
     "eps bool": (lambda: F.fgsm_accuracy(affine, _P, _X, _Y, [True]), TypeError, r"^epsilons\[0\] must be a real"),
     "norm": (lambda: F.fgsm_accuracy(affine, _P, _X, _Y, [0.1], norm="l1"), ValueError, r"^norm must be one of"),
