@@ -13,6 +13,15 @@ plain forward pass, so input gradients (FGSM) flow through every layer.
 
 Our choices where the paper's are unknown [D]: Flax's default (LeCun-normal) initialisation, zero biases, Adam,
 readouts without bias, the sum (not the mean) of the per-layer losses.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from fcjax.local_errors import LocalErrorConfig, representations, train_local
+    >>> x = jnp.concatenate([jnp.full((10, 2), -1.0), jnp.full((10, 2), 1.0)])
+    >>> y = jnp.repeat(jnp.arange(2), 10)
+    >>> cfg = LocalErrorConfig(widths=(8, 8), classes=2, steps=50, learning_rate=0.05, batch_size=None)
+    >>> res = train_local(jax.random.key(0), x, y, cfg)
+    >>> res.accuracies.tolist(), [h.shape for h in representations(res.params, x, cfg)]
+    ([1.0, 1.0], [(20, 8), (20, 8)])
 """
 
 from __future__ import annotations

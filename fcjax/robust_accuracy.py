@@ -6,6 +6,13 @@ goes through are unknown [D], so they are arguments here. Both functions take ``
 of :mod:`fcjax.attacks` do (samples must not interact) and return one accuracy per attack strength; both are
 traceable, so ``jax.vmap`` over networks (batched ``params``) applies. Pass the same ``logits_fn`` object (a module
 function, ``model.apply`` or a :class:`fcjax.local_errors.LayerClassifier`) to reuse compiled programs.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from fcjax.robust_accuracy import fgsm_accuracy
+    >>> f = lambda w, x: x @ w.T
+    >>> w, x, y = jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([[1.0, 0.0], [0.0, 0.5]]), jnp.array([0, 1])
+    >>> fgsm_accuracy(f, w, x, y, [0.0, 0.2, 0.4, 0.6]).tolist()   # margins 1 and 0.5, each falling by 2ε
+    [1.0, 1.0, 0.5, 0.0]
 """
 
 from __future__ import annotations
