@@ -177,6 +177,14 @@ class LayerClassifier:
     config: LocalErrorConfig
     layer: int = -1
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, LocalErrorConfig):
+            raise TypeError(f"config must be a LocalErrorConfig, got {type(self.config).__name__}")
+        count = len(self.config.widths) if self.config.mode == "local" else 1
+        layer = check_int(self.layer, "layer")
+        if not -count <= layer < count:
+            raise ValueError(f"layer must index one of the {count} classifiers ({-count} to {count - 1}), got {layer}")
+
     def __call__(self, params: tuple[Params, Readouts], x: Float[Array, "n d"]) -> Float[Array, "n k"]:
         return layer_logits(params[0], params[1], x, self.config)[self.layer]
 
