@@ -68,6 +68,7 @@ from .local_errors import local_error_mlp as local_error_mlp
 from .local_errors import local_loss as local_loss
 from .local_errors import representations as representations
 from .local_errors import train_local as train_local
+from .local_errors import train_local_snapshots as train_local_snapshots
 from .models import CNN as CNN
 from .models import MLP as MLP
 from .models import ConvNet as ConvNet
@@ -90,13 +91,16 @@ from .robustness import nearest_other_class as nearest_other_class
 from .robustness import robustness as robustness
 from .spectra import PowerLawFit as PowerLawFit
 from .spectra import covariance_spectrum as covariance_spectrum
+from .spectra import exponential_fit as exponential_fit
 from .spectra import participation_ratio as participation_ratio
 from .spectra import power_law_fit as power_law_fit
 from .stats import Check as Check
 from .stats import Estimate as Estimate
 from .stats import SlopeFit as SlopeFit
 from .stats import Verdict as Verdict
+from .stats import binned_means as binned_means
 from .stats import clopper_pearson as clopper_pearson
+from .stats import jackknife_ci as jackknife_ci
 from .stats import ks_2samp as ks_2samp
 from .stats import ks_test as ks_test
 from .stats import loglog_slope as loglog_slope

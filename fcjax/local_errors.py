@@ -200,6 +200,41 @@ def _check_data(x: Any, y: Any, classes: int) -> None:
                          f"[{int(jnp.min(y))}, {int(jnp.max(y))}]")
 
 
+def _check_train(key: Any, x: Any, y: Any, config: Any) -> jax.Array:
+    if not isinstance(config, LocalErrorConfig):
+        raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
+    key = check_key(key)
+    _check_data(x, y, config.classes)
+    return key
+
+
+def _fit(key: Key, x: Array, y: Array, config: LocalErrorConfig, checkpoints: tuple[int, ...]):
+    """Adam on the local (or backprop) loss; also the parameters after each of ``checkpoints`` steps.
+
+    Every step writes its parameters into the slot of the first checkpoint not yet reached, so after the scan slot
+    ``i`` holds the parameters of step ``checkpoints[i]`` (one copy a step, no host round trip).
+    """
+    params = local_error_mlp(config).init(jax.random.fold_in(key, 0), x[:1])
+    readouts = fixed_readouts(jax.random.fold_in(key, 1), config, x.dtype)
+    opt = optax.adam(config.learning_rate)
+    step = minibatch_step(lambda p, xb, yb: local_loss(p, readouts, xb, yb, config), opt, x, y, config.batch_size)
+    marks = jnp.asarray(checkpoints, jnp.int32)
+
+    def body(carry, inp):
+        t, k = inp
+        (p, state), snaps = carry
+        (p, state), loss = step((p, state), k)
+        slot = jnp.minimum(jnp.searchsorted(marks, t + 1), len(checkpoints) - 1)
+        snaps = jax.tree.map(lambda buf, leaf: jax.lax.dynamic_update_index_in_dim(buf, leaf, slot, 0), snaps, p)
+        return ((p, state), snaps), loss
+
+    snaps0 = jax.tree.map(lambda leaf: jnp.zeros((len(checkpoints), *leaf.shape), leaf.dtype), params)
+    keys = jax.random.split(jax.random.fold_in(key, 2), config.steps)
+    ((params, _), snaps), losses = jax.lax.scan(body, ((params, opt.init(params)), snaps0),
+                                                (jnp.arange(config.steps), keys))
+    return params, readouts, snaps, losses
+
+
 def train_local(key: Key, x: Float[Array, "m d"], y: Int[Array, " m"], config: LocalErrorConfig) -> LocalErrorResult:
     """Initialise, draw the fixed readouts and train with Adam: one pure function, ``jax.vmap``-able over keys.
 
@@ -213,21 +248,39 @@ def train_local(key: Key, x: Float[Array, "m d"], y: Int[Array, " m"], config: L
       y: ``(m,)`` integer labels in ``[0, config.classes)``.
       config: :class:`LocalErrorConfig` (static under ``jit``).
     """
-    if not isinstance(config, LocalErrorConfig):
-        raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
-    key = check_key(key)
-    _check_data(x, y, config.classes)
-    params = local_error_mlp(config).init(jax.random.fold_in(key, 0), x[:1])
-    readouts = fixed_readouts(jax.random.fold_in(key, 1), config, x.dtype)
-    opt = optax.adam(config.learning_rate)
-    step = minibatch_step(lambda p, xb, yb: local_loss(p, readouts, xb, yb, config), opt, x, y, config.batch_size)
-    keys = jax.random.split(jax.random.fold_in(key, 2), config.steps)
-    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), keys)
+    key = _check_train(key, x, y, config)
+    params, readouts, _, losses = _fit(key, x, y, config, (config.steps,))
     logits = layer_logits(params, readouts, x, config)
     accuracies = jnp.stack([jnp.mean((jnp.argmax(z, axis=-1) == y).astype(z.dtype)) for z in logits])
     return LocalErrorResult(params, readouts, accuracies, local_loss(params, readouts, x, y, config),
                             losses[:: config.log_every])
 
 
+def train_local_snapshots(key: Key, x: Float[Array, "m d"], y: Int[Array, " m"], config: LocalErrorConfig,
+                          checkpoints: tuple[int, ...]) -> tuple[Params, Readouts]:
+    """The parameters of one training run after each of ``checkpoints`` steps: a family of networks of growing
+    training time from a single run (same key, same mini-batches as :func:`train_local`).
+
+    Args:
+      key, x, y, config: as :func:`train_local`; ``config.steps`` is the run's length.
+      checkpoints: strictly increasing step counts in ``[1, config.steps]`` (static).
+
+    Returns:
+      ``(snapshots, readouts)``: the parameter pytree with a leading axis of ``len(checkpoints)``, and the fixed
+      readouts (shared by every snapshot).
+    """
+    key = _check_train(key, x, y, config)
+    if not isinstance(checkpoints, tuple) or not checkpoints:
+        raise TypeError(f"checkpoints must be a non-empty tuple of step counts, got {checkpoints!r}")
+    for i, c in enumerate(checkpoints):
+        check_int(c, f"checkpoints[{i}]", minimum=1)
+    if list(checkpoints) != sorted(set(checkpoints)) or checkpoints[-1] > config.steps:
+        raise ValueError(f"checkpoints must increase strictly and end at most at config.steps={config.steps}, "
+                         f"got {checkpoints!r}")
+    _, readouts, snaps, _ = _fit(key, x, y, config, checkpoints)
+    return snaps, readouts
+
+
 __all__ = ["ACTIVATIONS", "MODES", "LayerClassifier", "LocalErrorConfig", "LocalErrorMLP", "LocalErrorResult",
-           "fixed_readouts", "layer_logits", "local_error_mlp", "local_loss", "representations", "train_local"]
+           "fixed_readouts", "layer_logits", "local_error_mlp", "local_loss", "representations", "train_local",
+           "train_local_snapshots"]

@@ -72,11 +72,17 @@ def _covariance_spectrum(h: Array, use_gram: bool) -> Array:
     return eigs[:width]
 
 
-def _check_range(eigs: Any, n_min: Any, n_max: Any) -> tuple[int, int]:
+def _check_fit(eigs: Any, n_min: Any, n_max: Any) -> tuple[int, int]:
+    check_array(eigs, "eigs", min_size={-1: 2} if getattr(eigs, "ndim", 0) else None)
+    if eigs.ndim < 1:
+        raise ValueError(f"eigs must have at least 1 dimension (the spectrum), got shape {eigs.shape}")
     n_min = check_int(n_min, "n_min", minimum=1)
     n_max = check_int(n_max, "n_max", minimum=n_min + 1)
     if n_max > eigs.shape[-1]:
         raise ValueError(f"n_max must be <= the number of eigenvalues {eigs.shape[-1]}, got {n_max}")
+    window = eigs[..., n_min - 1:n_max]
+    if not isinstance(window, jax.core.Tracer) and np.any(np.asarray(window) <= 0):
+        raise ValueError(f"eigs must be positive over the fitted ranks {n_min}..{n_max} (log of a zero eigenvalue)")
     return n_min, n_max
 
 
@@ -95,20 +101,25 @@ def power_law_fit(eigs: Float[Array, "*batch N"], n_min: int, n_max: int) -> Pow
     Returns:
       :class:`PowerLawFit` of arrays of shape ``eigs.shape[:-1]``.
     """
-    check_array(eigs, "eigs", min_size={-1: 2} if getattr(eigs, "ndim", 0) else None)
-    if eigs.ndim < 1:
-        raise ValueError(f"eigs must have at least 1 dimension (the spectrum), got shape {eigs.shape}")
-    n_min, n_max = _check_range(eigs, n_min, n_max)
-    window = eigs[..., n_min - 1:n_max]
-    if not isinstance(window, jax.core.Tracer) and np.any(np.asarray(window) <= 0):
-        raise ValueError(f"eigs must be positive over the fitted ranks {n_min}..{n_max} (log of a zero eigenvalue)")
-    return _power_law_fit(eigs, n_min, n_max)
+    n_min, n_max = _check_fit(eigs, n_min, n_max)
+    return _log_fit(eigs, n_min, n_max, True)
 
 
-@partial(jax.jit, static_argnums=(1, 2))
-def _power_law_fit(eigs: Array, n_min: int, n_max: int) -> PowerLawFit:
-    # The log ranks, shaped (1, ..., 1, m) to meet the batch axes (implicit rank promotion may be an error).
-    logn = jnp.log(jnp.arange(n_min, n_max + 1, dtype=eigs.dtype)).reshape((1,) * (eigs.ndim - 1) + (-1,))
+def exponential_fit(eigs: Float[Array, "*batch N"], n_min: int, n_max: int) -> PowerLawFit:
+    """The alternative to :func:`power_law_fit`: ``log λ_n = a − β n`` by least squares over the same ranks.
+
+    Same response (``log λ``), same number of parameters: comparing the two ``R²`` compares the models. Returns a
+    :class:`PowerLawFit` whose ``alpha`` field holds the rate ``β``.
+    """
+    n_min, n_max = _check_fit(eigs, n_min, n_max)
+    return _log_fit(eigs, n_min, n_max, False)
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3))
+def _log_fit(eigs: Array, n_min: int, n_max: int, log_ranks: bool) -> PowerLawFit:
+    ranks = jnp.arange(n_min, n_max + 1, dtype=eigs.dtype)
+    # The regressor, shaped (1, ..., 1, m) to meet the batch axes (implicit rank promotion may be an error).
+    logn = (jnp.log(ranks) if log_ranks else ranks).reshape((1,) * (eigs.ndim - 1) + (-1,))
     logl = jnp.log(eigs[..., n_min - 1:n_max])
     xc = logn - jnp.mean(logn)
     ybar = jnp.mean(logl, axis=-1, keepdims=True)
@@ -142,4 +153,4 @@ def participation_ratio(eigs: Float[Array, "*batch N"]) -> Float[Array, "*batch"
     return jnp.sum(eigs, axis=-1) ** 2 / jnp.sum(eigs * eigs, axis=-1)
 
 
-__all__ = ["METHODS", "PowerLawFit", "covariance_spectrum", "participation_ratio", "power_law_fit"]
+__all__ = ["METHODS", "PowerLawFit", "covariance_spectrum", "exponential_fit", "participation_ratio", "power_law_fit"]

@@ -114,6 +114,58 @@ def pearson_ci(x: Any, y: Any, level: float = 0.95) -> Estimate:
     return Estimate(r, math.tanh(z - half), math.tanh(z + half), a.size, level)
 
 
+def jackknife_ci(stat: Callable[..., Any], groups: Sequence[Any], level: float = 0.95) -> list[Estimate]:
+    """Delete-one-group jackknife intervals for statistics of clustered data (Efron & Tibshirani 1993, ch. 11).
+
+    ``groups[g]`` is a tuple of arrays holding the rows of independent group ``g`` (e.g. all the layers and
+    checkpoints of one network); ``stat(*arrays)`` maps the rows of any set of groups, concatenated, to a 1-d array of
+    statistics. Each statistic gets ``θ̂ ± t_{G−1}·se``, ``se² = (G−1)/G Σ_g (θ̂_(g) − θ̄)²``: rows inside a group
+    may be dependent, groups must be independent.
+
+    Args:
+      stat: statistic(s) of the pooled rows.
+      groups: ``G >= 3`` tuples of arrays with a leading row axis.
+      level: two-sided confidence level.
+
+    Returns:
+      One :class:`Estimate` per statistic (``n`` = the number of groups).
+    """
+    level = _level(level)
+    if not callable(stat):
+        raise TypeError(f"stat must be callable, got {type(stat).__name__}")
+    groups = [tuple(np.asarray(a) for a in g) for g in groups]
+    if len(groups) < 3:
+        raise ValueError(f"groups needs at least 3 independent groups, got {len(groups)}")
+
+    def pooled(idx: Sequence[int]) -> np.ndarray:
+        cols = zip(*(groups[i] for i in idx), strict=True)
+        return np.atleast_1d(np.asarray(stat(*(np.concatenate(c) for c in cols)), dtype=np.float64))
+
+    g = len(groups)
+    full = pooled(range(g))
+    loo = np.stack([pooled([j for j in range(g) if j != i]) for i in range(g)])
+    se = np.sqrt((g - 1) / g * np.sum((loo - loo.mean(axis=0)) ** 2, axis=0))
+    half = st.t.ppf(0.5 + level / 2, g - 1) * se
+    return [Estimate(float(v), float(v - h), float(v + h), g, level) for v, h in zip(full, half, strict=True)]
+
+
+def binned_means(x: Any, y: Any, bins: int = 3) -> np.ndarray:
+    """Means of ``y`` over the ``bins`` quantile bins of ``x`` (equal counts, lowest ``x`` first).
+
+    With three bins, a middle bin above (or below) both outer ones is an interior extremum of ``y(x)`` whatever the
+    curvature of a monotonic trend (a parabola or broken-line fit would call a concave monotonic curve
+    non-monotonic). Meant for :func:`jackknife_ci`, which recomputes the bins in every replicate.
+    """
+    a, b = _samples(x), _samples(y, "y")
+    bins = check_int(bins, "bins", minimum=2)
+    if a.size != b.size:
+        raise ValueError(f"x and y must have one length, got {a.size} and {b.size}")
+    if a.size < bins:
+        raise ValueError(f"x needs at least bins={bins} values, got {a.size}")
+    order = np.argsort(a, kind="stable")
+    return np.array([b[part].mean() for part in np.array_split(order, bins)])
+
+
 class SlopeFit(NamedTuple):
     """Least-squares slope of ``log y`` on ``log x`` with a normal interval from its bootstrap standard error.
 

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 from fcjax._validate import check_dim, check_int
 from fcjax.stats import Check
 
-PAPER_MODULES = {"gao2024": "proofs_check.gao2024", "simon_gabriel2019": "proofs_check.simon_gabriel2019"}
+PAPER_MODULES = {"gao2024": "proofs_check.gao2024", "simon_gabriel2019": "proofs_check.simon_gabriel2019",
+                 "jiang2021": "proofs_check.jiang2021"}
 
 # Family-wise error rate of each claim: all of a claim's tests share it (Bonferroni), so a claim that is true
 # fails with probability <= ALPHA under a fresh seed.
@@ -21,26 +22,14 @@ ALPHA = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepConfig:
-    """Settings shared by every Monte-Carlo claim: the grid of dimensions, trials per point, dtype, memory."""
+class ClaimConfig:
+    """Settings every claim has: trials (or networks) per cell, dtype, and the memory budget of a compiled call."""
 
-    ds: tuple[int, ...] = (16, 64, 256)
     trials: int = 200
     dtype: str = "float64"
     max_memory_mb: int = 1024
 
-    min_d: int = dataclasses.field(default=2, repr=False, compare=False)
-
     def __post_init__(self) -> None:
-        if not isinstance(self.ds, tuple) or len(self.ds) == 0:
-            raise ValueError(f"d must be a non-empty list of dimensions, got {self.ds!r}")
-        for d in self.ds:
-            check_dim(d, "d")
-            if d < self.min_d:
-                raise ValueError(f"d must be >= {self.min_d} for this claim, got {d}")
-        if len(set(self.ds)) != len(self.ds):
-            raise ValueError(f"d must not repeat values, got {self.ds!r}")
-        object.__setattr__(self, "ds", tuple(sorted(self.ds)))  # the rising/slope tests read the grid in order
         check_int(self.trials, "trials", minimum=1)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
@@ -53,6 +42,27 @@ class SweepConfig:
     def chunk(self, bytes_per_trial: int) -> int:
         """Trials per compiled call under the memory budget."""
         return max(1, min(self.trials, (self.max_memory_mb << 20) // max(1, bytes_per_trial)))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig(ClaimConfig):
+    """A Monte-Carlo claim over a grid of dimensions ``ds``."""
+
+    ds: tuple[int, ...] = (16, 64, 256)
+
+    min_d: int = dataclasses.field(default=2, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.ds, tuple) or len(self.ds) == 0:
+            raise ValueError(f"d must be a non-empty list of dimensions, got {self.ds!r}")
+        for d in self.ds:
+            check_dim(d, "d")
+            if d < self.min_d:
+                raise ValueError(f"d must be >= {self.min_d} for this claim, got {d}")
+        if len(set(self.ds)) != len(self.ds):
+            raise ValueError(f"d must not repeat values, got {self.ds!r}")
+        object.__setattr__(self, "ds", tuple(sorted(self.ds)))  # the rising/slope tests read the grid in order
 
 
 @dataclasses.dataclass
@@ -111,7 +121,7 @@ def register(claim_id: str, *, paper: str, statement: str, source: str, config: 
         if claim_id in _REGISTRY:
             raise ValueError(f"claim {claim_id!r} is registered twice")
         _REGISTRY[claim_id] = Claim(claim_id, paper, statement, source, config, quick, fn,
-                                    work or (lambda c: c.trials * len(c.ds)))
+                                    work or (lambda c: c.trials * len(getattr(c, "ds", (0,)))))
         return fn
 
     return deco

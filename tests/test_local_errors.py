@@ -165,3 +165,35 @@ BAD = {
 def test_bad_inputs_raise(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_snapshots_are_the_runs_of_those_lengths(data):
+    """The last snapshot is bit-for-bit the parameters train_local returns for the same key (one code path); earlier
+    snapshots are earlier states of that run (a shorter train_local splits its step keys differently, so it is not
+    the same run): the training loss falls along them."""
+    x, y = data
+    cfg = dataclasses.replace(CFG, steps=60, batch_size=16)
+    snaps, readouts = jax.jit(F.train_local_snapshots, static_argnums=(3, 4))(jax.random.key(3), x, y, cfg,
+                                                                            (5, 20, 60))
+    full = train(jax.random.key(3), x, y, cfg)
+    last = jax.tree.map(lambda a: a[-1], snaps)
+    for a, b in zip(jax.tree.leaves(last), jax.tree.leaves(full.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(readouts, full.readouts, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    losses = [float(F.local_loss(jax.tree.map(lambda a, i=i: a[i], snaps), readouts, x, y, cfg)) for i in range(3)]
+    assert losses[0] > losses[1] > losses[2]  # later snapshots have trained longer
+    first = jax.tree.map(lambda a: a[0], snaps)
+    assert not np.allclose(np.asarray(jax.tree.leaves(first)[0]), np.asarray(jax.tree.leaves(last)[0]))
+
+
+@pytest.mark.parametrize(("checkpoints", "exc", "match"), [
+    ((), TypeError, r"^checkpoints must be a non-empty tuple"),
+    ([5], TypeError, r"^checkpoints must be a non-empty tuple"),
+    ((5, 5), ValueError, r"^checkpoints must increase strictly"),
+    ((5, 200), ValueError, r"^checkpoints must increase strictly and end at most at config.steps=120"),
+    ((0, 5), ValueError, r"^checkpoints\[0\] must be >= 1"),
+])
+def test_snapshot_checkpoints_are_checked(data, checkpoints, exc, match):
+    with pytest.raises(exc, match=match):
+        F.train_local_snapshots(jax.random.key(0), *data, CFG, checkpoints)

@@ -226,3 +226,41 @@ def test_verdict_round_trip_of_non_finite_statistic():
     back = F.Verdict.from_dict(json.loads(v.to_json()))
     assert isinstance(back.statistic, float) and math.isnan(back.statistic)
     assert back.ci_low == float("-inf") and back.ci_high == float("inf")
+
+
+def test_jackknife_of_the_mean_is_the_t_interval(key):
+    """With one value per group the delete-one jackknife standard error of the mean is s/√n exactly."""
+    x = np.asarray(jax.random.normal(key, (9,)))
+    (jk,) = F.jackknife_ci(np.mean, [(np.array([v]),) for v in x], 0.9)
+    t = F.mean_ci(x, 0.9)
+    np.testing.assert_allclose([jk.value, jk.low, jk.high], [t.value, t.low, t.high], rtol=1e-12)
+    assert jk.n == 9
+
+
+def test_jackknife_resamples_whole_groups(key):
+    """Duplicating every row inside its group changes nothing: the groups, not the rows, are the sample."""
+    x = np.asarray(jax.random.normal(key, (6, 3)))
+    one = F.jackknife_ci(np.mean, [(r,) for r in x])
+    two = F.jackknife_ci(np.mean, [(np.concatenate([r, r]),) for r in x])
+    np.testing.assert_allclose([one[0].low, one[0].high], [two[0].low, two[0].high], rtol=1e-12)
+
+
+def test_binned_means_call_a_concave_monotone_curve_monotone():
+    x = np.linspace(0, 4, 42)
+    low, mid, high = F.binned_means(x, -np.abs(x - 2) * 3)  # a peak in the middle third
+    assert mid > low and mid > high
+    low, mid, high = F.binned_means(x[::-1], np.sqrt(x[::-1]))  # concave but monotone; order of rows irrelevant
+    assert low < mid < high
+    np.testing.assert_allclose(F.binned_means(np.arange(6.0), np.arange(6.0), bins=2), [1.0, 4.0])
+
+
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda: F.jackknife_ci(np.mean, [(np.ones(2),)] * 2), ValueError, r"^groups needs at least 3"),
+    (lambda: F.jackknife_ci(3, [(np.ones(2),)] * 3), TypeError, r"^stat must be callable"),
+    (lambda: F.binned_means(np.ones(2), np.ones(2), bins=3), ValueError, r"^x needs at least bins=3 values"),
+    (lambda: F.binned_means(np.arange(5.0), np.ones(4)), ValueError, r"^x and y must have one length"),
+    (lambda: F.binned_means(np.arange(5.0), np.ones(5), bins=1), ValueError, r"^bins must be >= 2"),
+])
+def test_jackknife_and_binned_means_bad_inputs(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 ORACLE_TESTS = ["test_geometry.py", "test_compression.py", "test_linear.py", "test_path_integral.py",
-                "test_models_train.py", "test_stats.py", "test_parallel.py", "test_trials.py"]
+                "test_models_train.py", "test_stats.py", "test_parallel.py", "test_trials.py", "test_spectra.py",
+                "test_manifolds.py", "test_local_errors.py", "test_robust_accuracy.py"]
+# Bad-input tests by name: with runtime type checks a wrong shape is caught by the annotation first.
+NOT_BAD_INPUT = "not bad and not rejects and not is_checked"
 
 
 @pytest.mark.slow
@@ -21,7 +24,7 @@ def test_annotations_hold_under_runtime_type_checks():
     here = Path(__file__).parent
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--jaxtyping-packages=fcjax,beartype.beartype",
-         *[str(here / t) for t in ORACLE_TESTS]],
+         "-k", NOT_BAD_INPUT, *[str(here / t) for t in ORACLE_TESTS]],
         capture_output=True, text=True, timeout=1200, cwd=here.parent,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
