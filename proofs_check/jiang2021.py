@@ -29,7 +29,14 @@ import scipy.stats as st
 
 from fcjax._validate import check_float, check_int
 from fcjax.data import load_dataset
-from fcjax.local_errors import LayerClassifier, LocalErrorConfig, representations, train_local_snapshots
+from fcjax.local_errors import (
+    LayerClassifier,
+    LocalErrorConfig,
+    layer_logits,
+    representations,
+    train_local,
+    train_local_snapshots,
+)
 from fcjax.manifolds import difference_quotients, embed, fourier_modes, random_phases
 from fcjax.parallel import map_trials
 from fcjax.robust_accuracy import fgsm_accuracy, noise_accuracy
@@ -198,9 +205,12 @@ class FamilyConfig(ClaimConfig):
     sigmas: tuple[float, ...] = (0.25, 0.5, 1.0)
     epsilons: tuple[float, ...] = (0.025, 0.05, 0.1, 0.2)
     noise_draws: int = 4
+    compare_backprop: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not isinstance(self.compare_backprop, bool):
+            raise TypeError(f"compare_backprop must be a bool, got {self.compare_backprop!r}")
         if self.dataset not in ("digits", "mnist", "mnist1d"):
             raise ValueError(f"dataset must be 'digits', 'mnist' or 'mnist1d', got {self.dataset!r}")
         if self.trials < 3:
@@ -227,10 +237,10 @@ class FamilyConfig(ClaimConfig):
         check_int(self.noise_draws, "noise_draws", minimum=1)
         self.net(self.widths[0])  # validates activation, learning_rate, batch_size, readout_gain
 
-    def net(self, width: int) -> LocalErrorConfig:
+    def net(self, width: int, mode: str = "local") -> LocalErrorConfig:
         return LocalErrorConfig(widths=(width,) * self.layers, classes=10, activation=self.activation,
                                 steps=self.steps, learning_rate=self.learning_rate, batch_size=self.batch_size,
-                                mode="local", readout_gain=self.readout_gain)
+                                mode=mode, readout_gain=self.readout_gain)
 
 
 FAMILY = FamilyConfig(trials=12, dtype="float32")
@@ -354,6 +364,30 @@ def _family_caveats(cfg: FamilyConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------- power_law_spectra
+def _backprop_trial(key, x_tr, y_tr, x_te, y_te, *, net, n_min, n_max):
+    res = train_local(jax.random.split(key)[0], x_tr, y_tr, net)  # the local family's training key
+    spectra = jax.vmap(covariance_spectrum)(jnp.stack(representations(res.params, x_te, net)))
+    fit = power_law_fit(spectra, n_min, n_max)
+    logits = layer_logits(res.params, res.readouts, x_te, net)[0]
+    return {"alpha": fit.alpha, "r2": fit.r2, "acc": jnp.mean((jnp.argmax(logits, -1) == y_te).astype(x_te.dtype))}
+
+
+def _backprop_rows(cfg: FamilyConfig, key) -> list[dict[str, Any]]:
+    """The same architecture trained end to end (trained readout, back-propagation), same seeds: α per layer."""
+    x_tr, y_tr, x_te, y_te, _ = _data(cfg)
+    rows = []
+    for i, width in enumerate(cfg.widths):
+        fn = partial(_backprop_trial, net=cfg.net(width, "backprop"), n_min=cfg.n_min, n_max=cfg.n_max)
+        out = map_trials(fn, jax.random.fold_in(key, i), cfg.trials, chunk_size=cfg.trials,
+                         shared=(x_tr, y_tr, x_te, y_te))
+        for layer in range(cfg.layers):
+            rows.append({"width": width, "training": "backprop", "layer": layer + 1, "step": cfg.steps,
+                         "alpha": float(np.mean(out["alpha"][:, layer])),
+                         "alpha_sd": float(np.std(out["alpha"][:, layer], ddof=1)),
+                         "r2": float(np.mean(out["r2"][:, layer])), "test_accuracy": float(np.mean(out["acc"]))})
+    return rows
+
+
 def _tail_fit(eigs: np.ndarray, cfg: FamilyConfig) -> tuple[float, float, str]:
     """Mean α and R² over the ranks past the class structure (k + 2 = 12 up to half the spectrum's rank), for the
     table: the spectra have a step after the first k − 1 = 9 components (the class means' span)."""
@@ -392,7 +426,8 @@ def power_law_spectra(cfg: FamilyConfig, key, progress) -> Outcome:
             for c, step in enumerate(cfg.checkpoints):
                 cell = data["alpha"][:, c, layer]
                 tail = _tail_fit(data["eigs"][:, c, layer], cfg)
-                table.append({"width": width, "layer": layer + 1, "step": step, "alpha": float(np.mean(cell)),
+                table.append({"width": width, "training": "local", "layer": layer + 1, "step": step,
+                              "alpha": float(np.mean(cell)),
                               "alpha_sd": float(np.std(cell, ddof=1)), "r2": float(np.mean(data["r2"][:, c, layer])),
                               "r2_exp": float(np.mean(data["r2_exp"][:, c, layer])),
                               "alpha_tail": tail[0], "r2_tail": tail[1], "tail_ranks": tail[2],
@@ -412,12 +447,15 @@ def power_law_spectra(cfg: FamilyConfig, key, progress) -> Outcome:
         statistic_name=f"mean α over layers (final checkpoint, ranks {cfg.n_min}..{cfg.n_max})",
         expected="a power law (α not given in what we could read of the paper)",
         ci_low=min(a.low for a in alphas), ci_high=max(a.high for a in alphas), level=level,
-        n_trials=cfg.trials * len(cfg.widths), checks=checks, table=table, series={"panels": panels},
+        n_trials=cfg.trials * len(cfg.widths), checks=checks,
+        table=table + (_backprop_rows(cfg, key) if cfg.compare_backprop else []), series={"panels": panels},
         caveats=[*_family_caveats(cfg),
                  "The spectra are not one clean power law: they step down after the first k − 1 = 9 components (the "
                  "span of the class means) and bend down near the rank of the sample. The table gives α and R² past "
                  "the step too (alpha_tail over tail_ranks); the check compares the power law with an exponential "
-                 "over the claim's own fit range, it does not certify a single exponent."],
+                 "over the claim's own fit range, it does not certify a single exponent.",
+                 "Rows with training = backprop: the same architecture and seeds trained end to end (a trained "
+                 "readout on the last layer; test accuracy is that readout's), for comparison; not tested."],
     )
 
 

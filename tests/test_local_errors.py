@@ -194,6 +194,6 @@ def test_snapshots_are_the_runs_of_those_lengths(data):
     ((5, 200), ValueError, r"^checkpoints must increase strictly and end at most at config.steps=120"),
     ((0, 5), ValueError, r"^checkpoints\[0\] must be >= 1"),
 ])
-def test_snapshot_checkpoints_are_checked(data, checkpoints, exc, match):
+def test_bad_snapshot_checkpoints_raise(data, checkpoints, exc, match):
     with pytest.raises(exc, match=match):
         F.train_local_snapshots(jax.random.key(0), *data, CFG, checkpoints)
