@@ -52,7 +52,9 @@ def test_family_claims_on_a_tiny_family():
         assert v.checks[0].name.startswith("every fitted α is finite") and v.checks[0].passed, _explain(v)
         assert v.series and v.table and v.params["widths"] == (64,)
     spectra = verdicts["jiang2021.power_law_spectra"]
-    assert len(spectra.table) == 2 * 2  # layers x checkpoints
+    local = [r for r in spectra.table if r["training"] == "local"]
+    backprop = [r for r in spectra.table if r["training"] == "backprop"]
+    assert len(local) == 2 * 2 and len(backprop) == 2  # layers x checkpoints; layers of the end-to-end twins
     assert len(spectra.series["panels"][0]["lines"]) == 2
     assert all(r["r2"] <= 1 for r in spectra.table)
     noise = verdicts["jiang2021.noise_monotonic"]
@@ -60,7 +62,7 @@ def test_family_claims_on_a_tiny_family():
     fgsm = verdicts["jiang2021.fgsm_nonmonotonic"]
     assert [r["ε"] for r in fgsm.table] == [0.05] and len(fgsm.checks) == 2
     # The four claims read one family (memoised on config and key): the same α in every table.
-    alphas = sorted(r["alpha"] for r in spectra.table)
+    alphas = sorted(r["alpha"] for r in local)
     assert len(alphas) == 4 and all(np.isfinite(alphas))
 
 
@@ -106,3 +108,20 @@ def test_family_config_is_checked(overrides, exc, match):
 def test_fractal_config_is_checked(overrides, exc, match):
     with pytest.raises(exc, match=match):
         run_claim("jiang2021.fractal_threshold", quick=True, overrides=overrides)
+
+
+def test_family_on_mnist1d_runs_without_a_pixel_box():
+    v = run_claim("jiang2021.power_law_spectra", quick=True, seed=0,
+                  overrides={**TINY_FAMILY, "dataset": "mnist1d", "compare_backprop": False})
+    assert v.checks[0].passed and len(v.table) == 4 and all(r["training"] == "local" for r in v.table)
+
+
+@pytest.mark.slow
+def test_family_on_mnist_through_tfds_mock():
+    # tensorflow-datasets' mock stands in for prepared MNIST (random images: only the machinery is tested).
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=200):
+        v = run_claim("jiang2021.accuracy_vs_alpha", quick=True, seed=0,
+                      overrides={**TINY_FAMILY, "dataset": "mnist", "n_train": None, "n_test": None})
+    assert v.checks[0].passed and v.params["dataset"] == "mnist"
