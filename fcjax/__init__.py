@@ -78,9 +78,11 @@ from .models import he_mlp as he_mlp
 from .models import linear_net_affine as linear_net_affine
 from .models import protocol_net as protocol_net
 from .models import relu_mlp as relu_mlp
+from .parallel import ChunkStore as ChunkStore
 from .parallel import chunk_size_for as chunk_size_for
 from .parallel import device_summary as device_summary
 from .parallel import map_trials as map_trials
+from .parallel import memory_budget as memory_budget
 from .path_integral import PathIntegral as PathIntegral
 from .path_integral import gauss_legendre as gauss_legendre
 from .path_integral import path_integral as path_integral
@@ -120,6 +122,7 @@ __all__ = [
     "MLP",
     "AttackResult",
     "Check",
+    "ChunkStore",
     "ConvNet",
     "DataUnavailableError",
     "Dataset",
@@ -186,6 +189,7 @@ __all__ = [
     "map_trials",
     "margin_lower_bounds",
     "mean_ci",
+    "memory_budget",
     "min_norm",
     "min_pairwise_distance",
     "mlp_layers",

@@ -11,24 +11,25 @@ import jax
 import numpy as np
 import scipy.stats as st
 
-from fcjax.parallel import map_trials
 from fcjax.stats import Check, SlopeFit, mean_ci
 
+from .context import Run
 from .registry import SweepConfig
 
 
-def sweep(cfg: SweepConfig, key: jax.Array, progress: Callable[[int], Any], fn: Callable[..., dict],
-          bytes_per_trial: Callable[[int], int], ds: Sequence[int] | None = None, **kwargs: Any
+def sweep(cfg: SweepConfig, key: jax.Array, ctx: Run, fn: Callable[..., dict],
+          bytes_per_trial: Callable[[int], int], ds: Sequence[int] | None = None, cell: str = "", **kwargs: Any
           ) -> dict[int, dict[str, np.ndarray]]:
-    """``{d: stats}`` with ``cfg.trials`` trials of ``fn(key, d=d, dtype=..., **kwargs)`` at each d.
+    """``{d: stats}`` with ``cfg.trials`` trials of ``fn(key, d=d, dtype=..., **kwargs)`` at each d (resumable
+    cells named ``f"{cell}d={d}"``).
 
     Each d draws from ``fold_in(key, d)``, so adding a dimension to the grid leaves the others unchanged.
     """
     out = {}
     for d in cfg.ds if ds is None else ds:
         trial = partial(fn, d=d, dtype=cfg.jdtype, **kwargs)
-        out[d] = map_trials(trial, jax.random.fold_in(key, d), cfg.trials,
-                            chunk_size=cfg.chunk(bytes_per_trial(d)), progress=progress)
+        out[d] = ctx.map_trials(trial, jax.random.fold_in(key, d), cfg.trials, cell=f"{cell}d={d}",
+                                chunk_size=cfg.chunk(bytes_per_trial(d)))
     return out
 
 

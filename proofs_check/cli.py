@@ -1,4 +1,8 @@
-"""The ``fcjax`` command: ``list``, ``check CLAIM`` and ``reproduce PAPER``.
+"""The ``fcjax`` command: ``list``, ``check CLAIM`` and ``reproduce PAPER|all``.
+
+With ``--out DIR`` every finished chunk of trials is kept under ``DIR/store`` and the same command resumes after a
+kill (``--fresh`` ignores what is stored). On several hosts every process runs the same command with
+``--coordinator``, ``--num-processes`` and ``--process-id`` (``jax.distributed``); process 0 writes the files.
 
 Exit codes: ``check`` 0 when the verdict passes, 1 when it fails; ``reproduce`` 0 once the report is written (a
 refuted claim is a finding, shown in the report), or 1 with ``--strict`` when any verdict fails; 2 bad usage.
@@ -52,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
         q.add_argument("--json", action="store_true", help="print JSON instead of a table")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
-        q.add_argument("--max-memory", type=int, metavar="MB", help="working-set budget per compiled call (MiB)")
+        q.add_argument("--max-memory", type=int, metavar="MB",
+                       help="working-set budget per compiled call (MiB; default: a quarter of the free device memory)")
+        q.add_argument("--fresh", action="store_true", help="ignore results stored under --out (recompute all)")
+        q.add_argument("--coordinator", metavar="HOST:PORT", help="jax.distributed coordinator (several hosts)")
+        q.add_argument("--num-processes", type=int, metavar="N", help="jax.distributed: number of processes")
+        q.add_argument("--process-id", type=int, metavar="I", help="jax.distributed: this process's index")
     c.add_argument("--d", type=_ints, help="comma-separated dimensions, e.g. 64,128,256")
     c.add_argument("--trials", type=int, help="trials per dimension")
     c.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -69,13 +78,38 @@ def _summary(v: Verdict) -> str:
     return "\n".join(lines)
 
 
+def _writer() -> bool:
+    import jax
+
+    return jax.process_index() == 0
+
+
+def _distributed(args: argparse.Namespace) -> None:
+    given = [a is not None for a in (args.coordinator, args.num_processes, args.process_id)]
+    if any(given) and not all(given):
+        raise ValueError("--coordinator, --num-processes and --process-id go together")
+    if all(given):
+        import jax
+
+        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                                   process_id=args.process_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fcjax`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     from . import report
     from .runner import run_claim
+    from .store import Store
 
     try:
+        if args.command != "list":
+            _distributed(args)
+            if args.max_memory is not None and args.max_memory < 1:
+                raise ValueError(f"--max-memory must be >= 1 (MiB), got {args.max_memory}")
+        store = None
+        if args.command != "list" and args.out is not None:
+            store = Store(args.out / "store", fresh=args.fresh, write=_writer())
         if args.command == "list":
             for cl in all_claims():
                 print(f"{cl.id:38s} {cl.statement}")
@@ -90,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.max_memory is not None:
                 overrides["max_memory_mb"] = args.max_memory
             verdicts = [run_claim(args.claim, quick=args.quick, overrides=overrides, seed=args.seed,
-                                  progress=not (args.quiet or args.json))]
+                                  progress=not (args.quiet or args.json), store=store)]
             out = args.out
             header = f"# fcjax check {args.claim}"
         else:
@@ -100,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             budget = {} if args.max_memory is None else {"max_memory_mb": args.max_memory}
             for cl in claims:
                 verdicts.append(run_claim(cl.id, quick=args.quick, overrides=budget, seed=args.seed,
-                                          progress=not (args.quiet or args.json)))
+                                          progress=not (args.quiet or args.json), store=store))
                 if not args.json and not args.quiet:
                     print(_summary(verdicts[-1]), flush=True)
             out = args.out
@@ -108,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as err:
         print(f"fcjax: error: {err}", file=sys.stderr)
         return 2
-    if out is not None:
+    if out is not None and _writer():
         paths = report.write_report(out, verdicts, header)
         if not args.json:
             n_pass = sum(v.passed for v in verdicts)

@@ -33,6 +33,7 @@ from fcjax.train import TrainConfig, train
 
 from ._common import fit_line, line, mean_band, order_check, rising, slope_check, sweep
 from ._robust import measure_nets, per_net_ratio, sandwich_check
+from .context import Run
 from .registry import ALPHA, Outcome, SweepConfig, register
 
 PAPER = "Gao et al. 2024 (arXiv 2406.16200)"
@@ -63,8 +64,8 @@ class MinDistanceConfig(SweepConfig):
     config=MinDistanceConfig(ds=(16, 64, 256, 1024, 2048), trials=1000, dtype="float32"),
     quick={"ds": (16, 64, 256), "trials": 200},
 )
-def min_distance(cfg: MinDistanceConfig, key, progress) -> Outcome:
-    data = sweep(cfg, key, progress, trials.min_distance_trial, lambda d: 6 * d * d * 4)
+def min_distance(cfg: MinDistanceConfig, key, ctx: Run) -> Outcome:
+    data = sweep(cfg, key, ctx, trials.min_distance_trial, lambda d: 6 * d * d * 4)
     ds, rho = list(data), [data[d]["rho"].astype(np.float64) for d in data]
     m = (len(ds) - 1) + len(ds) + len(ds) * len(cfg.eps)
     level = 1 - ALPHA / m
@@ -114,8 +115,8 @@ def min_distance(cfg: MinDistanceConfig, key, progress) -> Outcome:
     config=SweepConfig(ds=(16, 64, 256, 1024, 2048), trials=500, dtype="float32"),
     quick={"ds": (16, 64, 256), "trials": 200},
 )
-def optimal_robustness(cfg: SweepConfig, key, progress) -> Outcome:
-    data = sweep(cfg, key, progress, trials.optimal_radius_trial, lambda d: 6 * d * d * 4)
+def optimal_robustness(cfg: SweepConfig, key, ctx: Run) -> Outcome:
+    data = sweep(cfg, key, ctx, trials.optimal_radius_trial, lambda d: 6 * d * d * 4)
     ds = list(data)
     radius = [data[d]["mean_radius"].astype(np.float64) for d in ds]
     norm = [r / math.sqrt(d / 2) for d, r in zip(ds, radius, strict=True)]
@@ -151,8 +152,8 @@ def optimal_robustness(cfg: SweepConfig, key, progress) -> Outcome:
     config=SweepConfig(ds=(16, 64, 256, 1024), trials=5000),
     quick={"ds": (8, 32, 128), "trials": 1000},
 )
-def qr_law(cfg: SweepConfig, key, progress) -> Outcome:
-    data = sweep(cfg, key, progress, trials.qr_trial, lambda d: 4 * d * d * 8)
+def qr_law(cfg: SweepConfig, key, ctx: Run) -> Outcome:
+    data = sweep(cfg, key, ctx, trials.qr_trial, lambda d: 4 * d * d * 8)
     ds = list(data)
     m = 8 * len(ds) + 2
     level = 1 - ALPHA / m
@@ -204,8 +205,8 @@ class OneHotConfig(SweepConfig):
     config=OneHotConfig(ds=(16, 64, 256, 1024, 2048), trials=300),
     quick={"ds": (16, 64, 256), "trials": 100},
 )
-def onehot_linear_fooled(cfg: OneHotConfig, key, progress) -> Outcome:
-    data = sweep(cfg, key, progress, trials.theorem1_trial, lambda d: 6 * d * d * 8,
+def onehot_linear_fooled(cfg: OneHotConfig, key, ctx: Run) -> Outcome:
+    data = sweep(cfg, key, ctx, trials.theorem1_trial, lambda d: 6 * d * d * 8,
                  check_all_points=cfg.check_all_points)
     ds = list(data)
     level = 1 - ALPHA / 2
@@ -296,8 +297,8 @@ def _two_probe_on_nets(cfg: TwoProbeConfig, key) -> tuple[np.ndarray, np.ndarray
     quick={"ds": (4, 64, 512), "trials": 1000, "nets": 8},
     work=lambda c: c.trials * len(c.ds),
 )
-def two_probe_identity(cfg: TwoProbeConfig, key, progress) -> Outcome:
-    data = sweep(cfg, key, progress, trials.two_probe_trial, lambda d: 16 * d * 8)
+def two_probe_identity(cfg: TwoProbeConfig, key, ctx: Run) -> Outcome:
+    data = sweep(cfg, key, ctx, trials.two_probe_trial, lambda d: 16 * d * 8)
     ds = list(data)
     eps = _eps(cfg.jdtype)
     # Three length-d dot products and norms, each with relative error <= gamma_d ~ d·eps (Higham), on magnitudes
@@ -309,7 +310,8 @@ def two_probe_identity(cfg: TwoProbeConfig, key, progress) -> Outcome:
         table.append({"d": d, "max_error": float(data[d]["error"].max()), "max_error_over_tol": float(r.max()),
                       "min_slack": float(data[d]["slack"].min()), "flipped": int(data[d]["flipped"].sum()),
                       "n": int(data[d]["error"].size)})
-    n_err, n_scale, n_slack = _two_probe_on_nets(cfg, jax.random.fold_in(key, 10**6))
+    kn = jax.random.fold_in(key, 10**6)
+    n_err, n_scale, n_slack = ctx.cell("trained nets", lambda: _two_probe_on_nets(cfg, kn), key=kn)
     net_tol = 8 * (cfg.net_d + 2) * eps * n_scale
     net_worst = float(np.max(n_err / net_tol)) if np.all(np.isfinite(n_err)) else float("inf")
     slack_ok = all(bool(np.all(data[d]["slack"] >= -8 * (d + 2) * eps * data[d]["scale"])) for d in ds)
@@ -341,8 +343,8 @@ def two_probe_identity(cfg: TwoProbeConfig, key, progress) -> Outcome:
     config=SweepConfig(ds=(4, 12, 64, 256, 1024), trials=20000),
     quick={"ds": (4, 12, 64, 256), "trials": 2000},
 )
-def compression_ratio_law(cfg: SweepConfig, key, progress) -> Outcome:
-    data = sweep(cfg, key, progress, trials.qr_trial, lambda d: 4 * d * d * 8)
+def compression_ratio_law(cfg: SweepConfig, key, ctx: Run) -> Outcome:
+    data = sweep(cfg, key, ctx, trials.qr_trial, lambda d: 4 * d * d * 8)
     ds = list(data)
     m = 2 * len(ds)
     level = 1 - ALPHA / m
@@ -424,15 +426,16 @@ def _path_nets(cfg: PathIntegralConfig, key, d: int, model, linear: bool):
     quick={"ds": (16,), "nets": 8},
     work=lambda c: 2 * c.nets * len(c.ds),
 )
-def path_integral_claim(cfg: PathIntegralConfig, key, progress) -> Outcome:
+def path_integral_claim(cfg: PathIntegralConfig, key, ctx: Run) -> Outcome:
     eps = _eps(cfg.jdtype)
     lin, mlp = [], []
     for d in cfg.ds:
         kd = jax.random.fold_in(key, d)
-        lin.append(_path_nets(cfg, jax.random.fold_in(kd, 0), d, LinearNet(hidden=cfg.width, classes=d), True))
-        progress(cfg.nets)
-        mlp.append(_path_nets(cfg, jax.random.fold_in(kd, 1), d, MLP(hidden=(cfg.width,), classes=d), False))
-        progress(cfg.nets)
+        k0, k1 = jax.random.fold_in(kd, 0), jax.random.fold_in(kd, 1)
+        lin.append(ctx.cell(f"linear d={d}", lambda k=k0, d=d: _path_nets(
+            cfg, k, d, LinearNet(hidden=cfg.width, classes=d), True), key=k0, work=cfg.nets))
+        mlp.append(ctx.cell(f"mlp d={d}", lambda k=k1, d=d: _path_nets(
+            cfg, k, d, MLP(hidden=(cfg.width,), classes=d), False), key=k1, work=cfg.nets))
     cat = lambda rs, k: np.concatenate([r[k] for r in rs])
 
     def identity(rs) -> tuple[bool, str]:
@@ -507,8 +510,8 @@ def path_integral_claim(cfg: PathIntegralConfig, key, progress) -> Outcome:
     config=SweepConfig(ds=(16, 32, 64, 128, 256, 512, 1024, 2048), trials=200),
     quick={"ds": (16, 32, 64, 128, 256), "trials": 100},
 )
-def sqrt_d_gap(cfg: SweepConfig, key, progress) -> Outcome:
-    data = sweep(cfg, key, progress, trials.exact_gap_trial, lambda d: 6 * d * d * 8)
+def sqrt_d_gap(cfg: SweepConfig, key, ctx: Run) -> Outcome:
+    data = sweep(cfg, key, ctx, trials.exact_gap_trial, lambda d: 6 * d * d * 8)
     ds = list(data)
     level = 1 - ALPHA / 3
     fits = {name: loglog_slope(ds, [data[d][name] for d in ds], jax.random.fold_in(key, 10**6 + n), level=level,
@@ -615,20 +618,22 @@ def _train_gauss(cfg: TrainedLinearConfig, key, d: int, width: int, steps: int) 
            "steps": (200, 1000)},
     work=lambda c: c.nets * len(c.steps) * (len(c.ds) * len(c.widths) + len(c.gauss_ds) * len(c.gauss_width_factors)),
 )
-def trained_linear(cfg: TrainedLinearConfig, key, progress) -> Outcome:
+def trained_linear(cfg: TrainedLinearConfig, key, ctx: Run) -> Outcome:
     cube, gauss = {}, {}
     for width in cfg.widths:
         for steps in cfg.steps:
             for d in cfg.ds:
                 k = jax.random.fold_in(jax.random.fold_in(key, d), 0)  # same data for every width and length
-                cube[width, steps, d] = _train_cube(cfg, k, d, width, steps)
-                progress(cfg.nets)
+                cube[width, steps, d] = ctx.cell(
+                    f"cube width={width} steps={steps} d={d}",
+                    lambda k=k, d=d, w=width, s=steps: _train_cube(cfg, k, d, w, s), key=k, work=cfg.nets)
     for factor in cfg.gauss_width_factors:
         for steps in cfg.steps:
             for d in cfg.gauss_ds:
                 k = jax.random.fold_in(jax.random.fold_in(key, d), 1)
-                gauss[factor, steps, d] = _train_gauss(cfg, k, d, factor * d, steps)
-                progress(cfg.nets)
+                gauss[factor, steps, d] = ctx.cell(
+                    f"gauss factor={factor} steps={steps} d={d}",
+                    lambda k=k, d=d, f=factor, s=steps: _train_gauss(cfg, k, d, f * d, s), key=k, work=cfg.nets)
     n_tests = len(cfg.widths) + len(cfg.gauss_width_factors)
     level = 1 - ALPHA / n_tests
     table, checks, headline = [], [], None
@@ -738,13 +743,13 @@ E_LOG_CHI1 = -(np.euler_gamma + math.log(2)) / 2  # E log|N(0,1)|
     quick={"ds": (16, 64), "ts": (1, 2, 3), "trials": 2000},
     work=lambda c: c.trials * len(c.ds) * len(c.ts),
 )
-def product_qr(cfg: ProductQRConfig, key, progress) -> Outcome:
+def product_qr(cfg: ProductQRConfig, key, ctx: Run) -> Outcome:
     m = 2 * len(cfg.ds) * len(cfg.ts)
     level = 1 - ALPHA / m
     table, failures, top = [], [], None
     for t in cfg.ts:
-        data = sweep(cfg, jax.random.fold_in(key, 1000 + t), progress, partial(trials.product_qr_trial, t=t),
-                     lambda d, t=t: 3 * t * d * d * 8)
+        data = sweep(cfg, jax.random.fold_in(key, 1000 + t), ctx, partial(trials.product_qr_trial, t=t),
+                     lambda d, t=t: 3 * t * d * d * 8, cell=f"t={t} ")
         for d, r in data.items():
             ks = ks_2samp(np.log(r["r_dd"]), np.log(r["prod_chi1"]))
             est = mean_ci(np.log(r["r_dd"]), level)
@@ -821,16 +826,16 @@ class ReluGapConfig(SweepConfig):
     config=ReluGapConfig(ds=(16, 32, 64, 128, 256, 512, 1024), trials=16),
     quick={"ds": (16, 32, 64), "trials": 6, "points": 8, "steps": 1500},
 )
-def sqrt_d_gap_relu(cfg: ReluGapConfig, key, progress) -> Outcome:
+def sqrt_d_gap_relu(cfg: ReluGapConfig, key, ctx: Run) -> Outcome:
     data = {}
     for d in cfg.ds:
         model = relu_mlp(cfg.depth, cfg.width_factor * d, d)
         tc = TrainConfig(steps=cfg.steps, learning_rate=cfg.learning_rate, stop_at_accuracy=1.0, check_every=50)
         points = min(cfg.points, d)
-        data[d] = measure_nets(model, lambda k, d=d: (gaussian_points(k, d, dtype=cfg.jdtype).T, jnp.arange(d)),
-                               jnp.arange(points), jax.random.fold_in(key, d), cfg.trials, tc, dtype=cfg.jdtype,
-                               certify=cfg.certify, batch=cfg.batch)
-        progress(cfg.trials)
+        kd = jax.random.fold_in(key, d)
+        data[d] = ctx.cell(f"d={d}", lambda m=model, d=d, p=points, k=kd, tc=tc: measure_nets(
+            m, lambda kk: (gaussian_points(kk, d, dtype=cfg.jdtype).T, jnp.arange(d)), jnp.arange(p), k,
+            cfg.trials, tc, dtype=cfg.jdtype, certify=cfg.certify, batch=cfg.batch), key=kd, work=cfg.trials)
     ds, level = list(cfg.ds), 1 - ALPHA / 2
     valid = {d: data[d]["accuracy"] == 1.0 for d in ds}
     lower = [per_net_ratio(data[d]["lower"], data[d]["optimal"], data[d]["correct"])[valid[d]] for d in ds]
@@ -914,13 +919,11 @@ def _local_trial(key, d, cfg: LocalConfig):
     config=LocalConfig(ds=(16, 64, 256), trials=200),
     quick={"ds": (16, 64), "trials": 40, "steps": 150},
 )
-def local_nonlinear(cfg: LocalConfig, key, progress) -> Outcome:
+def local_nonlinear(cfg: LocalConfig, key, ctx: Run) -> Outcome:
     data = {}
     for d in cfg.ds:
-        out = jax.jit(jax.vmap(partial(_local_trial, d=d, cfg=cfg)))(trial_keys(jax.random.fold_in(key, d),
-                                                                                  cfg.trials))
-        data[d] = {k: np.asarray(v) for k, v in out.items()}
-        progress(cfg.trials)
+        data[d] = ctx.map_trials(partial(_local_trial, d=d, cfg=cfg), jax.random.fold_in(key, d), cfg.trials,
+                                 cell=f"d={d}", chunk_size=cfg.trials)
     eps = np.asarray(cfg.eps)
     level = 1 - ALPHA / (3 * len(cfg.ds))
     checks, table, fits = [], [], {}
@@ -1054,14 +1057,15 @@ def _fixed_effect_spearman(pred: np.ndarray, meas: np.ndarray, ok: np.ndarray, l
            "datasets": ("digits", "mnist1d")},
     work=lambda c: c.trials * sum(len(_cells(c, n)) for n in c.datasets),
 )
-def compression_predicts_robustness(cfg: RealDataConfig, key, progress) -> Outcome:
+def compression_predicts_robustness(cfg: RealDataConfig, key, ctx: Run) -> Outcome:
     cells = [(n, d, m) for n in cfg.datasets for d, m in _cells(cfg, n)]
     level = 1 - ALPHA / len(cells)  # one statistical test per cell (the sandwich check is deterministic)
     checks, table, lines, skipped = [], [], [], []
     measured_all, pred_all = [], []
     for i, (name, d, kind) in enumerate(cells):
-        out = _real_cell(cfg, jax.random.fold_in(jax.random.fold_in(key, DATA_IDS[name]), 10 * d + i), name, d, kind)
-        progress(cfg.trials)
+        kc = jax.random.fold_in(jax.random.fold_in(key, DATA_IDS[name]), 10 * d + i)
+        out = ctx.cell(f"{name} d={d} {kind}", lambda k=kc, n=name, d=d, m=kind: _real_cell(cfg, k, n, d, m),
+                       key=kc, work=cfg.trials)
         if out is None:
             skipped.append(name)
             continue
@@ -1123,7 +1127,7 @@ def compression_predicts_robustness(cfg: RealDataConfig, key, progress) -> Outco
            "steps": 1500, "width": 128, "batch": 4},
     work=lambda c: c.trials * sum(len(_cells(c, n)) for n in c.datasets),
 )
-def real_data_gap(cfg: RealDataConfig, key, progress) -> Outcome:
+def real_data_gap(cfg: RealDataConfig, key, ctx: Run) -> Outcome:
     level = 1 - ALPHA / (3 * len(cfg.datasets) * len(cfg.models))
     checks, table, series, skipped, headline = [], [], {}, [], None
     for name in cfg.datasets:
@@ -1132,8 +1136,11 @@ def real_data_gap(cfg: RealDataConfig, key, progress) -> Outcome:
                 continue
             grid = list(cfg.ds if name == "mnist1d" else cfg.image_ds)
             cell_key = jax.random.fold_in(key, 100 * DATA_IDS[name] + m)
-            outs = {d: _real_cell(cfg, jax.random.fold_in(cell_key, d), name, d, kind) for d in grid}
-            progress(cfg.trials * len(grid))
+            outs = {}
+            for d in grid:
+                kc = jax.random.fold_in(cell_key, d)
+                outs[d] = ctx.cell(f"{name} {kind} d={d}", lambda k=kc, n=name, d=d, m=kind: _real_cell(
+                    cfg, k, n, d, m), key=kc, work=cfg.trials)
             if any(o is None for o in outs.values()):
                 skipped.append(name)
                 continue

@@ -38,12 +38,12 @@ from fcjax.local_errors import (
     train_local_snapshots,
 )
 from fcjax.manifolds import difference_quotients, embed, fourier_modes, random_phases
-from fcjax.parallel import map_trials
 from fcjax.robust_accuracy import fgsm_accuracy, noise_accuracy
 from fcjax.spectra import covariance_spectrum, exponential_fit, participation_ratio, power_law_fit
 from fcjax.stats import Check, binned_means, jackknife_ci, mean_ci
 
 from ._common import line, order_check
+from .context import Run
 from .registry import ALPHA, ClaimConfig, Outcome, register
 
 PAPER = "Jiang, Zhou, Huang 2021 (Chin. Phys. B 30, 048702; arXiv 2007.02047)"
@@ -126,7 +126,7 @@ def _fractal_trial(key, alpha, *, d, n_modes, deltas, n_points, n_fit, dtype):
     quick={"dims": (1, 2), "n_modes": (4096, 16384), "n_points": 128, "trials": 8},
     work=lambda c: c.trials * len(c.dims) * len(c.factors),
 )
-def fractal_threshold(cfg: FractalConfig, key, progress) -> Outcome:
+def fractal_threshold(cfg: FractalConfig, key, ctx: Run) -> Outcome:
     n_checks = 2 * len(cfg.dims) * len(cfg.factors)
     level = 1 - ALPHA / n_checks
     checks, table, lines = [], [], []
@@ -138,9 +138,9 @@ def fractal_threshold(cfg: FractalConfig, key, progress) -> Outcome:
         threshold = 1 + 2 / d
         for j, factor in enumerate(cfg.factors):
             alpha = factor * threshold
-            out = map_trials(fn, jax.random.fold_in(jax.random.fold_in(key, i), j), cfg.trials,
-                             chunk_size=cfg.chunk(8 * cfg.n_points * n_modes * 4), progress=progress,
-                             shared=(jnp.asarray(alpha, cfg.jdtype),))
+            out = ctx.map_trials(fn, jax.random.fold_in(jax.random.fold_in(key, i), j), cfg.trials,
+                                 cell=f"d={d} alpha={alpha:.4g}", chunk_size=cfg.chunk(8 * cfg.n_points * n_modes * 4),
+                                 shared=(jnp.asarray(alpha, cfg.jdtype),))
             rough = alpha < threshold
             predicted = d * (alpha - 1) - 2 if rough else 0.0
             kind = "fractal: ‖ΔΦ‖²/δ² diverges like δ^" + f"({predicted:.2f})" if rough else "smooth: ‖ΔΦ‖²/δ² bounded"
@@ -292,15 +292,17 @@ def _data(cfg: FamilyConfig):
     return x_tr, jnp.asarray(data.y_train), x_te, jnp.asarray(data.y_test), clip
 
 
+FAMILY_SCOPE = "jiang2021.family"  # where the shared family's chunks are stored
 _FAMILY_CACHE: dict[tuple, dict[int, dict[str, np.ndarray]]] = {}
 
 
-def _family(cfg: FamilyConfig, key, progress) -> dict[int, dict[str, np.ndarray]]:
-    """Per width, arrays with axes (network, checkpoint, layer, ...). Memoised on (config, key): the four claims
-    of one reproduction share it, and a pure function of its arguments needs no recomputation."""
+def _family(cfg: FamilyConfig, key, ctx: Run) -> dict[int, dict[str, np.ndarray]]:
+    """Per width, arrays with axes (network, checkpoint, layer, ...). Memoised on (config, key), and stored under
+    one scope for all four claims: those of one reproduction share it, and a pure function of its arguments needs
+    no recomputation."""
     token = (cfg, tuple(np.asarray(jax.random.key_data(key)).ravel().tolist()))
     if token in _FAMILY_CACHE:
-        progress(_family_work(cfg))
+        ctx(_family_work(cfg))
         return _FAMILY_CACHE[token]
     x_tr, y_tr, x_te, y_te, clip = _data(cfg)
     if x_te.shape[0] <= cfg.n_max:
@@ -312,8 +314,9 @@ def _family(cfg: FamilyConfig, key, progress) -> dict[int, dict[str, np.ndarray]
                      n_max=cfg.n_max, sigmas=cfg.sigmas, epsilons=cfg.epsilons, draws=cfg.noise_draws, clip=clip)
         per_net = 4 * (len(cfg.checkpoints) + 4) * cfg.layers * width * (width + x_te.shape[1]) \
             + 4 * cfg.noise_draws * x_te.size * len(cfg.sigmas)
-        out[width] = map_trials(fn, jax.random.fold_in(key, i), cfg.trials, chunk_size=cfg.chunk(per_net),
-                                progress=progress, shared=(x_tr, y_tr, x_te, y_te))
+        out[width] = ctx.map_trials(fn, jax.random.fold_in(key, i), cfg.trials, cell=f"width={width}",
+                                    chunk_size=cfg.chunk(per_net), shared=(x_tr, y_tr, x_te, y_te),
+                                    scope=FAMILY_SCOPE)
     _FAMILY_CACHE.clear()  # keep one family: a sweep of many configurations must not grow memory
     _FAMILY_CACHE[token] = out
     return out
@@ -372,14 +375,14 @@ def _backprop_trial(key, x_tr, y_tr, x_te, y_te, *, net, n_min, n_max):
     return {"alpha": fit.alpha, "r2": fit.r2, "acc": jnp.mean((jnp.argmax(logits, -1) == y_te).astype(x_te.dtype))}
 
 
-def _backprop_rows(cfg: FamilyConfig, key) -> list[dict[str, Any]]:
+def _backprop_rows(cfg: FamilyConfig, key, ctx: Run) -> list[dict[str, Any]]:
     """The same architecture trained end to end (trained readout, back-propagation), same seeds: α per layer."""
     x_tr, y_tr, x_te, y_te, _ = _data(cfg)
     rows = []
     for i, width in enumerate(cfg.widths):
         fn = partial(_backprop_trial, net=cfg.net(width, "backprop"), n_min=cfg.n_min, n_max=cfg.n_max)
-        out = map_trials(fn, jax.random.fold_in(key, i), cfg.trials, chunk_size=cfg.trials,
-                         shared=(x_tr, y_tr, x_te, y_te))
+        out = ctx.map_trials(fn, jax.random.fold_in(key, i), cfg.trials, cell=f"backprop width={width}",
+                             chunk_size=cfg.trials, shared=(x_tr, y_tr, x_te, y_te), tally=False)
         for layer in range(cfg.layers):
             rows.append({"width": width, "training": "backprop", "layer": layer + 1, "step": cfg.steps,
                          "alpha": float(np.mean(out["alpha"][:, layer])),
@@ -406,8 +409,8 @@ def _tail_fit(eigs: np.ndarray, cfg: FamilyConfig) -> tuple[float, float, str]:
     source="abstract: 'a high generalization accuracy requires a relatively fast power-law decay of the "
            "eigen-spectrum of hidden representations' [P]; the power law vs exponential comparison is ours [D]",
 )
-def power_law_spectra(cfg: FamilyConfig, key, progress) -> Outcome:
-    fam = _family(cfg, key, progress)
+def power_law_spectra(cfg: FamilyConfig, key, ctx: Run) -> Outcome:
+    fam = _family(cfg, key, ctx)
     level = 1 - ALPHA / (len(cfg.widths) * cfg.layers)
     checks, table, panels, alphas = [_finite(fam)], [], [], []
     ranks = np.arange(cfg.n_min, cfg.n_max + 1)
@@ -448,7 +451,7 @@ def power_law_spectra(cfg: FamilyConfig, key, progress) -> Outcome:
         expected="a power law (α not given in what we could read of the paper)",
         ci_low=min(a.low for a in alphas), ci_high=max(a.high for a in alphas), level=level,
         n_trials=cfg.trials * len(cfg.widths), checks=checks,
-        table=table + (_backprop_rows(cfg, key) if cfg.compare_backprop else []), series={"panels": panels},
+        table=table + (_backprop_rows(cfg, key, ctx) if cfg.compare_backprop else []), series={"panels": panels},
         caveats=[*_family_caveats(cfg),
                  "The spectra are not one clean power law: they step down after the first k − 1 = 9 components (the "
                  "span of the class means) and bend down near the rank of the sample. The table gives α and R² past "
@@ -467,8 +470,8 @@ def power_law_spectra(cfg: FamilyConfig, key, progress) -> Outcome:
     source="abstract: 'a high generalization accuracy requires a relatively fast power-law decay of the "
            "eigen-spectrum of hidden representations' [P]",
 )
-def accuracy_vs_alpha(cfg: FamilyConfig, key, progress) -> Outcome:
-    fam = _family(cfg, key, progress)
+def accuracy_vs_alpha(cfg: FamilyConfig, key, ctx: Run) -> Outcome:
+    fam = _family(cfg, key, ctx)
     level = 1 - ALPHA
     (rho,) = jackknife_ci(_spearman, _groups(fam, ("alpha", None), ("acc", None)), level)
     checks = [_finite(fam), Check("Spearman ρ(α, test accuracy) > 0", rho.low > 0,
@@ -554,8 +557,8 @@ def _shape_outcome(cfg, fam, tests, field, symbol, name, title, passed_checks, s
     source="abstract: 'Under Gaussian attacks, the relationship between generalization accuracy and power-law "
            "exponent is monotonic' [P]; σ grid ours [D]",
 )
-def noise_monotonic(cfg: FamilyConfig, key, progress) -> Outcome:
-    fam = _family(cfg, key, progress)
+def noise_monotonic(cfg: FamilyConfig, key, ctx: Run) -> Outcome:
+    fam = _family(cfg, key, ctx)
     level = 1 - ALPHA / len(cfg.sigmas)
     tests = _shape_tests(fam, "noise", cfg.sigmas, level, "σ")
     weakest = min(tests, key=lambda t: abs(t["rho"].value))
@@ -572,8 +575,8 @@ def noise_monotonic(cfg: FamilyConfig, key, progress) -> Outcome:
               "some ε",
     source="abstract: '... while a non-monotonic behavior is observed for FGSM attacks' [P]; ε grid ours [D]",
 )
-def fgsm_nonmonotonic(cfg: FamilyConfig, key, progress) -> Outcome:
-    fam = _family(cfg, key, progress)
+def fgsm_nonmonotonic(cfg: FamilyConfig, key, ctx: Run) -> Outcome:
+    fam = _family(cfg, key, ctx)
     level = 1 - ALPHA / len(cfg.epsilons)
     tests = _shape_tests(fam, "fgsm", cfg.epsilons, level, "ε")
     found = [t for t in tests if t["interior_extremum"]]

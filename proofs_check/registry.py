@@ -23,17 +23,19 @@ ALPHA = 1e-3
 
 @dataclasses.dataclass(frozen=True)
 class ClaimConfig:
-    """Settings every claim has: trials (or networks) per cell, dtype, and the memory budget of a compiled call."""
+    """Settings every claim has: trials (or networks) per cell, dtype, and the memory budget of a compiled call
+    (``None``: the runner sets it from the device's free memory, see :func:`fcjax.memory_budget`)."""
 
     trials: int = 200
     dtype: str = "float64"
-    max_memory_mb: int = 1024
+    max_memory_mb: int | None = None
 
     def __post_init__(self) -> None:
         check_int(self.trials, "trials", minimum=1)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        check_int(self.max_memory_mb, "max_memory_mb", minimum=1)
+        if self.max_memory_mb is not None:
+            check_int(self.max_memory_mb, "max_memory_mb", minimum=1)
 
     @property
     def jdtype(self) -> Any:
@@ -41,6 +43,8 @@ class ClaimConfig:
 
     def chunk(self, bytes_per_trial: int) -> int:
         """Trials per compiled call under the memory budget."""
+        if self.max_memory_mb is None:
+            raise ValueError("max_memory_mb is unset: run claims through proofs_check.run_claim, which sets it")
         return max(1, min(self.trials, (self.max_memory_mb << 20) // max(1, bytes_per_trial)))
 
 
@@ -83,7 +87,7 @@ class Outcome:
     caveats: list[str] = dataclasses.field(default_factory=list)
 
 
-RunFn = Callable[[Any, jax.Array, Callable[[int], Any]], Outcome]
+RunFn = Callable[[Any, jax.Array, Any], Outcome]  # (config, key, proofs_check.context.Run) -> Outcome
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +119,8 @@ _REGISTRY: dict[str, Claim] = {}
 
 def register(claim_id: str, *, paper: str, statement: str, source: str, config: Any, quick: dict[str, Any],
              work: Callable[[Any], int] | None = None) -> Callable[[RunFn], RunFn]:
-    """Decorator: register ``fn(config, key, progress) -> Outcome`` under ``claim_id``."""
+    """Decorator: register ``fn(config, key, ctx) -> Outcome`` under ``claim_id`` (``ctx``: a
+    :class:`~proofs_check.context.Run`)."""
 
     def deco(fn: RunFn) -> RunFn:
         if claim_id in _REGISTRY:

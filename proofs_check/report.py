@@ -1,30 +1,19 @@
-"""Write a reproduction's results: results.json (every verdict), report.md (summary table + sections), figures."""
+"""Write a reproduction's results: results.json (every verdict), report.md (summary table + one section per paper
+with its claims and figures), figures/*.png."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
+
+from fcjax.parallel import device_summary
 from fcjax.stats import Verdict
 
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from .store import atomic_write
 
 
 def _fmt(v: Any) -> str:
@@ -95,17 +84,35 @@ def _ci(v: Verdict) -> str:
     return f"[{v.ci_low:.4g}, {v.ci_high:.4g}] ({v.level:.2%})"
 
 
+def _papers(verdicts: Sequence[Verdict]) -> dict[str, list[Verdict]]:
+    groups: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        groups.setdefault(v.paper, []).append(v)
+    return groups
+
+
 def render_markdown(verdicts: Sequence[Verdict], figures: dict[str, str], header: str) -> str:
-    """report.md: a summary table (claim, predicted, measured, CI, verdict), then one section per claim."""
-    out = [header, "", "| claim | statement | predicted | measured | CI | verdict |", "|---|---|---|---|---|---|"]
+    """report.md: a summary table (paper, claim, statement, predicted, measured, CI, verdict), then one section per
+    paper with a subsection (checks, per-grid-point table, figure, caveats, parameters) per claim."""
+    out = [header, "", "| paper | claim | statement | predicted | measured | CI | verdict |",
+           "|---|---|---|---|---|---|---|"]
     for v in verdicts:
         stmt = v.statement if len(v.statement) < 140 else v.statement[:137] + "…"
-        out.append(f"| `{v.claim}` | {stmt} | {v.expected} | {v.statistic:.4g} ({v.statistic_name}) | {_ci(v)} | "
-                   f"**{'PASS' if v.passed else 'FAIL'}** |")
+        out.append(f"| {v.paper} | `{v.claim}` | {stmt} | {v.expected} | {v.statistic:.4g} ({v.statistic_name}) | "
+                   f"{_ci(v)} | **{'PASS' if v.passed else 'FAIL'}** |")
     n_pass = sum(v.passed for v in verdicts)
     out += ["", f"{n_pass} of {len(verdicts)} claims pass.", ""]
+    for paper, group in _papers(verdicts).items():
+        n_ok = sum(v.passed for v in group)
+        out += [f"## {paper}", "", f"{n_ok} of {len(group)} claims pass.", ""]
+        out += _claim_sections(group, figures)
+    return "\n".join(out)
+
+
+def _claim_sections(verdicts: Sequence[Verdict], figures: dict[str, str]) -> list[str]:
+    out = []
     for v in verdicts:
-        out += [f"## `{v.claim}` — {'PASS' if v.passed else 'FAIL'}", "", f"*{v.paper}* — {v.source}", "",
+        out += [f"### `{v.claim}` — {'PASS' if v.passed else 'FAIL'}", "", f"{v.source}", "",
                 f"> {v.statement}", "",
                 f"seed {v.seed} · {v.n_trials} trials · {v.dtype} · {v.device} · jax {v.jax_version} · "
                 f"{v.seconds:.1f} s", "", "| check | result | evidence |", "|---|---|---|"]
@@ -120,7 +127,7 @@ def render_markdown(verdicts: Sequence[Verdict], figures: dict[str, str], header
             out += ["", "Caveats:"] + [f"- {c}" for c in v.caveats]
         params = ", ".join(f"{k}={_fmt(x)}" for k, x in v.params.items())
         out += ["", f"Parameters: {params}", ""]
-    return "\n".join(out)
+    return out
 
 
 def write_report(out_dir: Path, verdicts: Sequence[Verdict], header: str) -> dict[str, Path]:
@@ -131,8 +138,11 @@ def write_report(out_dir: Path, verdicts: Sequence[Verdict], header: str) -> dic
         rel = f"figures/{v.claim.replace('.', '_')}.png"
         if plot(v, out_dir / rel):
             figures[v.claim] = rel
-    atomic_write(out_dir / "results.json",
-                 json.dumps({"verdicts": [v.to_dict() for v in verdicts]}, indent=1, allow_nan=False))
+    summary = {"header": header, "passed": sum(bool(v.passed) for v in verdicts), "claims": len(verdicts),
+               "device": device_summary(), "jax_version": jax.__version__,
+               "papers": {p: [v.claim for v in g] for p, g in _papers(verdicts).items()}}
+    atomic_write(out_dir / "results.json", json.dumps({"summary": summary, "verdicts": [v.to_dict() for v in verdicts]},
+                                                      indent=1, allow_nan=False))
     atomic_write(out_dir / "report.md", render_markdown(verdicts, figures, header))
     return {"results": out_dir / "results.json", "report": out_dir / "report.md",
             **{k: out_dir / p for k, p in figures.items()}}

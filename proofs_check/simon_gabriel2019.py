@@ -36,11 +36,11 @@ from fcjax.gradients import (
 )
 from fcjax.gradients import first_order_damage as linear_damage
 from fcjax.models import ARCHITECTURES, he_init, protocol_net
-from fcjax.parallel import map_trials
 from fcjax.stats import Check, loglog_slope
 from fcjax.train import TrainConfig, train
 
 from ._common import fit_line, line, order_check, slope_check, trial_slopes
+from .context import Run
 from .registry import ALPHA, Outcome, SweepConfig, register
 
 PAPER = "Simon-Gabriel et al. 2019 (ICML, arXiv 1802.01421)"
@@ -153,7 +153,7 @@ def _cell_key(key, *ids: int):
     return key
 
 
-def _net_sweep(cfg: NetSweepConfig, key, progress, trial, archs=None, inputs=None, **kwargs
+def _net_sweep(cfg: NetSweepConfig, key, ctx: Run, trial, archs=None, inputs=None, **kwargs
                ) -> dict[tuple[str, str, int], dict[str, np.ndarray]]:
     """``{(arch, input, d): per-trial outputs}`` of ``trial(key, pool_x, pool_y, net=, d=, kind=, ...)``.
 
@@ -169,9 +169,9 @@ def _net_sweep(cfg: NetSweepConfig, key, progress, trial, archs=None, inputs=Non
             pool = _pool(kind)
             for d in cfg.ds:
                 fn = _trial_fn(trial, net_cfg, arch, d, kind, tuple(sorted(kwargs.items())))
-                out[arch, kind, d] = map_trials(
+                out[arch, kind, d] = ctx.map_trials(
                     fn, _cell_key(key, ARCHITECTURES.index(arch), INPUTS.index(kind), d), cfg.trials,
-                    chunk_size=cfg.chunk(cfg.bytes_per_trial(d)), progress=progress, shared=pool)
+                    cell=f"{arch} {kind} d={d}", chunk_size=cfg.chunk(cfg.bytes_per_trial(d)), shared=pool)
     return out
 
 
@@ -243,8 +243,8 @@ def _damage_trial(key, pool_x, pool_y, *, net, d, kind, batch, dtype, eps, pgd_s
     quick={"ds": (64, 256), "trials": 24, "archs": ("mlp", "strided"), "inputs": ("digits",)},
     work=lambda c: c.trials * len(c.ds) * _cells(c),
 )
-def first_order_damage(cfg: DamageConfig, key, progress) -> Outcome:
-    data = _net_sweep(cfg, key, progress, _damage_trial, eps=cfg.eps, pgd_steps=cfg.pgd_steps)
+def first_order_damage(cfg: DamageConfig, key, ctx: Run) -> Outcome:
+    data = _net_sweep(cfg, key, ctx, _damage_trial, eps=cfg.eps, pgd_steps=cfg.pgd_steps)
     eps = np.asarray(cfg.eps)
     level = 1 - ALPHA / (2 * len(data))
     checks, table, lines = [], [], []
@@ -316,8 +316,8 @@ def _norm_panels(cfg, data, fits, archs, inputs, title):
     quick={"ds": (64, 256, 1024), "trials": 32, "channels": 8},
     work=lambda c: c.trials * len(c.ds) * _cells(c),
 )
-def grad_norm_init(cfg: NetSweepConfig, key, progress) -> Outcome:
-    data = _net_sweep(cfg, key, progress, _norm_trial)
+def grad_norm_init(cfg: NetSweepConfig, key, ctx: Run) -> Outcome:
+    data = _net_sweep(cfg, key, ctx, _norm_trial)
     m = 2 * _cells(cfg)
     level = 1 - ALPHA / m
     upper = _upper(cfg.ds)
@@ -399,8 +399,8 @@ def _lq_reference(p: float) -> float:
            "channels": 8},
     work=lambda c: c.trials * len(c.ds) * _cells(c),
 )
-def lp_calibration(cfg: CalibrationConfig, key, progress) -> Outcome:
-    data = _net_sweep(cfg, key, progress, _calibration_trial, ps=cfg.ps, eps_inf=cfg.eps_inf)
+def lp_calibration(cfg: CalibrationConfig, key, ctx: Run) -> Outcome:
+    data = _net_sweep(cfg, key, ctx, _calibration_trial, ps=cfg.ps, eps_inf=cfg.eps_inf)
     ps, upper = cfg.ps[1:], _upper(cfg.ds)
     m = len(ps) * _cells(cfg)
     level = 1 - ALPHA / m
@@ -489,8 +489,8 @@ def _penalty_trial(key, pool_x, pool_y, *, net, d, kind, batch, dtype, lams, qs)
     quick={"ds": (64, 256), "trials": 16, "archs": ("mlp", "strided"), "inputs": ("digits",), "channels": 8},
     work=lambda c: c.trials * len(c.ds) * _cells(c),
 )
-def penalty_equals_adv_training(cfg: PenaltyConfig, key, progress) -> Outcome:
-    data = _net_sweep(cfg, key, progress, _penalty_trial, lams=cfg.lams, qs=cfg.qs)
+def penalty_equals_adv_training(cfg: PenaltyConfig, key, ctx: Run) -> Outcome:
+    data = _net_sweep(cfg, key, ctx, _penalty_trial, lams=cfg.lams, qs=cfg.qs)
     lams = np.asarray(cfg.lams)
     level = 1 - ALPHA / (len(cfg.qs) * len(data))
     checks, table, lines = [], [], []
@@ -567,7 +567,7 @@ def _trained_trial(key, x_tr, y_tr, x_ev, y_ev, *, net, d, kind, train_cfg, dtyp
     return {"l1": jnp.mean(lp_norm(g, 1)), "l2": jnp.mean(lp_norm(g, 2)), "accuracy": acc}
 
 
-def _trained_sweep(cfg: TrainedConfig, key, progress, arch: str, kind: str) -> dict[tuple[float, int], dict]:
+def _trained_sweep(cfg: TrainedConfig, key, ctx: Run, arch: str, kind: str) -> dict[tuple[float, int], dict]:
     (x_tr, y_tr), (x_ev, y_ev) = _split(kind, cfg.n_train, cfg.n_eval)
     out = {}
     for i, lam in enumerate(cfg.lams):
@@ -575,9 +575,9 @@ def _trained_sweep(cfg: TrainedConfig, key, progress, arch: str, kind: str) -> d
                          penalty=cfg.penalty if lam > 0 else None, penalty_lambda=lam, penalty_q=cfg.q)
         for d in cfg.ds:
             fn = partial(_trained_trial, net=cfg.net(arch, d, kind), d=d, kind=kind, train_cfg=tc, dtype=cfg.jdtype)
-            out[lam, d] = map_trials(fn, _cell_key(key, ARCHITECTURES.index(arch), INPUTS.index(kind), i, d),
-                                     cfg.trials, chunk_size=cfg.chunk(cfg.bytes_per_trial(d)), progress=progress,
-                                     shared=(x_tr, y_tr, x_ev, y_ev))
+            out[lam, d] = ctx.map_trials(fn, _cell_key(key, ARCHITECTURES.index(arch), INPUTS.index(kind), i, d),
+                                         cfg.trials, cell=f"{arch} {kind} lambda={lam} d={d}",
+                                         chunk_size=cfg.chunk(cfg.bytes_per_trial(d)), shared=(x_tr, y_tr, x_ev, y_ev))
     return out
 
 
@@ -600,13 +600,13 @@ def _diff_low(a, b, level: float) -> float:
            "lams": (0.0, 1.0, 10.0)},
     work=lambda c: c.trials * len(c.ds) * len(c.lams) * _cells(c),
 )
-def after_training(cfg: TrainedConfig, key, progress) -> Outcome:
+def after_training(cfg: TrainedConfig, key, ctx: Run) -> Outcome:
     level = 1 - ALPHA / (_cells(cfg) * len(cfg.lams))
     checks, table, lines, fit_lines, first = [], [], [], [], None
     for a, arch in enumerate(cfg.archs):
         for kind in cfg.inputs:
             cell = f"{arch}/{kind}"
-            data = _trained_sweep(cfg, key, progress, arch, kind)
+            data = _trained_sweep(cfg, key, ctx, arch, kind)
             fits = {lam: loglog_slope(cfg.ds, [data[lam, d]["l1"] for d in cfg.ds],
                                       _cell_key(key, 10**6, a, INPUTS.index(kind), i), level=level)
                     for i, lam in enumerate(cfg.lams)}
@@ -655,9 +655,9 @@ def after_training(cfg: TrainedConfig, key, progress) -> Outcome:
     quick={"ds": (64, 256, 1024), "trials": 32, "channels": 8},
     work=lambda c: c.trials * len(c.ds) * _cells(c, ("strided", "avgpool")),
 )
-def avgpool_vs_strided(cfg: NetSweepConfig, key, progress) -> Outcome:
+def avgpool_vs_strided(cfg: NetSweepConfig, key, ctx: Run) -> Outcome:
     archs = ("strided", "avgpool")
-    data = _net_sweep(cfg, key, progress, _norm_trial, archs=archs)
+    data = _net_sweep(cfg, key, ctx, _norm_trial, archs=archs)
     m = len(cfg.inputs) * len(cfg.ds)
     level = 1 - ALPHA / m
     z = st.norm.ppf(level)
