@@ -8,7 +8,8 @@ Layout under the store's root (``DIR/store`` for ``--out DIR``)::
     <scope>/<config hash>/<cell>-<fingerprint>/cell.pkl        a cell computed in one piece
 
 The config hash covers the claim's settings (not the memory budget, which changes only the chunking), the seed,
-the JAX version and the source code of fcjax and proofs_check, so an edit never resumes from stale numbers. The
+the JAX version, the platform (cpu / gpu / tpu: not the device count, which changes no number) and the source code
+of fcjax and proofs_check, so an edit or another backend never resumes from stale numbers. The
 fingerprint covers the cell's trial function, key, trial count and shared-argument shapes. Every file appears by
 an atomic rename of a fully written temporary file, so a SIGKILL at any moment leaves whole files only; a resumed
 run pins each cell's chunk size, so it recomputes exactly the missing chunks, in the same compiled shape.
@@ -78,7 +79,7 @@ def config_hash(scope: str, cfg: Any, seed: int) -> str:
     settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
                 if f.repr and f.name not in _NOT_HASHED}
     return _digest({"scope": scope, "config": settings, "seed": seed, "code": code_fingerprint(),
-                    "jax": jax.__version__})
+                    "jax": jax.__version__, "platform": jax.devices()[0].platform})
 
 
 def _describe(fn: Any) -> Any:
