@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -123,6 +124,37 @@ def _fetch(out: Any, count: int) -> Any:
     return jax.tree.map(lambda a: np.asarray(a)[:count], out)
 
 
+def agree_across_hosts(value: Any) -> Any:
+    """Process 0's ``value`` (a NumPy-convertible pytree) on every process; ``value`` itself on one host.
+
+    What a process reads from a shared store may lag (NFS caches, a file process 0 is writing): every decision
+    that shapes a collective call (group size, which groups to compute, whether a claim is done) is process 0's.
+    """
+    if jax.process_count() == 1:
+        return value
+    return jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(value))
+
+
+def _load_agreed(store: ChunkStore, spans: list[tuple[int, int]]) -> list[Any]:
+    found = [store.load(lo, count) for lo, count in spans]
+    if jax.process_count() == 1:
+        return found
+    have = agree_across_hosts(np.array([f is not None for f in found]))
+    for i, (lo, count) in enumerate(spans):
+        if not have[i]:
+            found[i] = None  # process 0 computes it: so does every process
+            continue
+        for wait in (0.1, 0.5, 2.0, 5.0):
+            if found[i] is not None:
+                break
+            time.sleep(wait)
+            found[i] = store.load(lo, count)
+        if found[i] is None:
+            raise RuntimeError(f"trials {lo}..{lo + count - 1} are stored for process 0 but not visible to process "
+                               f"{jax.process_index()}: the output directory must be on a filesystem every host shares")
+    return found
+
+
 def _n_devices(devices: int | None) -> int:
     n_all = len(jax.devices())
     n_dev = n_all if devices is None else check_int(devices, "devices", minimum=1)
@@ -170,15 +202,15 @@ def map_trials(fn: Callable[[jax.Array], Any], key: jax.Array, n_trials: int, *,
     n_dev = _n_devices(devices)
     group = min(chunk_size, -(-n_trials // split))
     if store is not None:
-        group = check_int(store.chunk_size(group), "store.chunk_size()", minimum=1)
+        group = int(agree_across_hosts(np.int64(check_int(store.chunk_size(group), "store.chunk_size()", minimum=1))))
     sharding = _trial_sharding(n_dev)
     batched = _batched(fn, len(shared), n_dev)
     stop = start + n_trials
     spans = [(lo, min(group, stop - lo)) for lo in range(start, stop, group)]
     done: dict[int, Any] = {}
     todo = []
-    for lo, count in spans:
-        found = None if store is None else store.load(lo, count)
+    stored = [None] * len(spans) if store is None else _load_agreed(store, spans)
+    for (lo, count), found in zip(spans, stored, strict=True):
         if found is None:
             todo.append((lo, count))
         else:
@@ -208,4 +240,4 @@ def device_summary() -> str:
     return f"{len(devs)} x {devs[0].device_kind}{hosts}"
 
 
-__all__ = ["ChunkStore", "chunk_size_for", "device_summary", "map_trials", "memory_budget"]
+__all__ = ["ChunkStore", "agree_across_hosts", "chunk_size_for", "device_summary", "map_trials", "memory_budget"]

@@ -243,6 +243,15 @@ class Check:
     detail: str
 
 
+def _unjson(v: Any) -> Any:
+    """Undo :func:`_jsonable`'s spelling of non-finite floats inside tables and series."""
+    if isinstance(v, dict):
+        return {k: _unjson(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_unjson(x) for x in v]
+    return float(v) if v in ("nan", "inf", "-inf") else v
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
@@ -315,4 +324,7 @@ class Verdict:
         for name in ("statistic", "ci_low", "ci_high", "level", "seconds"):
             if isinstance(kwargs.get(name), str):  # to_dict writes non-finite floats as "nan", "inf", "-inf"
                 kwargs[name] = float(kwargs[name])
+        for name in ("table", "series"):
+            if name in kwargs:
+                kwargs[name] = _unjson(kwargs[name])
         return cls(**kwargs)

@@ -300,7 +300,8 @@ def _family(cfg: FamilyConfig, key, ctx: Run) -> dict[int, dict[str, np.ndarray]
     """Per width, arrays with axes (network, checkpoint, layer, ...). Memoised on (config, key), and stored under
     one scope for all four claims: those of one reproduction share it, and a pure function of its arguments needs
     no recomputation."""
-    token = (cfg, tuple(np.asarray(jax.random.key_data(key)).ravel().tolist()))
+    # Not the memory budget: the runner sets it per claim from free memory, and it changes no number.
+    token = (dataclasses.replace(cfg, max_memory_mb=None), tuple(np.asarray(jax.random.key_data(key)).ravel().tolist()))
     if token in _FAMILY_CACHE:
         ctx(_family_work(cfg))
         return _FAMILY_CACHE[token]

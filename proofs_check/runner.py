@@ -7,10 +7,11 @@ import time
 from typing import Any
 
 import jax
+import numpy as np
 from tqdm.auto import tqdm
 
 from fcjax._validate import check_int
-from fcjax.parallel import device_summary, memory_budget
+from fcjax.parallel import agree_across_hosts, device_summary, memory_budget
 from fcjax.stats import Verdict
 
 from .context import Run
@@ -38,8 +39,13 @@ def run_claim(claim_id: str, *, quick: bool = False, overrides: dict[str, Any] |
     cfg = claim.configure(quick, overrides)
     if cfg.max_memory_mb is None:
         cfg = dataclasses.replace(cfg, max_memory_mb=memory_budget() >> 20)
-    if store is not None and (done := store.verdict(claim.id, cfg, seed)) is not None:
-        return done
+    if store is not None:
+        done = store.verdict(claim.id, cfg, seed)
+        if agree_across_hosts(np.bool_(done is not None)):  # on several hosts, process 0's view decides
+            if done is None:
+                raise RuntimeError(f"{claim.id}: process 0 found a stored verdict this process cannot see; the "
+                                   "output directory must be on a filesystem every host shares")
+            return done
     bar = tqdm(total=claim.work(cfg), desc=claim_id, unit="trial", disable=not progress, leave=False)
     start = time.perf_counter()
     try:

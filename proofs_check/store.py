@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,13 @@ def _safe(label: str) -> str:
 class CellStore:
     """One cell's chunks on disk; :func:`fcjax.map_trials` reads and writes it through the ChunkStore protocol."""
 
-    def __init__(self, path: Path, *, fresh: bool = False, write: bool = True) -> None:
+    def __init__(self, path: Path, *, write: bool = True) -> None:
         self.path = Path(path)
-        self.fresh = fresh
         self.write = write
 
     def chunk_size(self, proposed: int) -> int:
         pinned = self.path / "chunk.json"
-        if not self.fresh and pinned.exists():
+        if pinned.exists():
             return int(json.loads(pinned.read_text())["chunk"])
         if self.write:
             atomic_write(pinned, json.dumps({"chunk": int(proposed)}))
@@ -119,7 +119,7 @@ class CellStore:
         return self.path / f"{lo:010d}-{count}.pkl"
 
     def load(self, lo: int, count: int) -> Any | None:
-        return None if self.fresh else _read(self._chunk(lo, count))
+        return _read(self._chunk(lo, count))
 
     def save(self, lo: int, count: int, value: Any) -> None:
         if self.write:
@@ -131,7 +131,7 @@ class CellStore:
         return sorted((int(m[1]), int(m[2])) for m in found if m)
 
     def load_whole(self) -> Any | None:
-        return None if self.fresh else _read(self.path / "cell.pkl")
+        return _read(self.path / "cell.pkl")
 
     def save_whole(self, value: Any) -> None:
         if self.write:
@@ -139,15 +139,20 @@ class CellStore:
 
 
 def _read(path: Path) -> Any | None:
-    if not path.exists():
+    try:
+        with open(path, "rb") as f:  # the store's own files, written by this module (pickle is trusted here)
+            return pickle.load(f)
+    except FileNotFoundError:  # absent, or removed by a --fresh run of process 0 meanwhile
         return None
-    with open(path, "rb") as f:  # the store's own files, written by this module (pickle is trusted here)
-        return pickle.load(f)
 
 
 class Store:
-    """A directory of resumable results. ``fresh=True`` never reads what is stored (but still writes);
-    ``write=False`` only reads (the processes other than 0 of a multi-host run, on a shared filesystem)."""
+    """A directory of resumable results.
+
+    ``fresh=True`` deletes each configuration's stored results the first time this store opens it, so the run
+    starts from nothing and is itself resumable after a kill (without ``--fresh`` the second time).
+    ``write=False`` only reads (the processes other than 0 of a multi-host run, on a shared filesystem).
+    """
 
     def __init__(self, root: Path | str, *, fresh: bool = False, write: bool = True) -> None:
         if not isinstance(root, (str, os.PathLike)):
@@ -155,20 +160,26 @@ class Store:
         self.root = Path(root)
         self.fresh = bool(fresh)
         self.write = bool(write)
+        self._cleared: set[Path] = set()
 
     def config_dir(self, scope: str, cfg: Any, seed: int) -> Path:
-        return self.root / scope / config_hash(scope, cfg, seed)
+        path = self.root / scope / config_hash(scope, cfg, seed)
+        if self.fresh and path not in self._cleared:
+            self._cleared.add(path)  # once per run: a scope shared by several claims is not cleared again
+            if self.write:
+                shutil.rmtree(path, ignore_errors=True)
+        return path
 
     def cell(self, scope: str, cfg: Any, seed: int, label: str, print_: str) -> CellStore:
-        return CellStore(self.config_dir(scope, cfg, seed) / f"{_safe(label)}-{print_[:12]}", fresh=self.fresh,
-                         write=self.write)
+        return CellStore(self.config_dir(scope, cfg, seed) / f"{_safe(label)}-{print_[:12]}", write=self.write)
 
     def verdict(self, claim: str, cfg: Any, seed: int) -> Verdict | None:
         """The stored verdict of a finished claim, or None."""
-        path = self.config_dir(claim, cfg, seed) / "verdict.json"
-        if self.fresh or not path.exists():
+        try:
+            text = (self.config_dir(claim, cfg, seed) / "verdict.json").read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        return Verdict.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return Verdict.from_dict(json.loads(text))
 
     def save_verdict(self, claim: str, cfg: Any, seed: int, verdict: Verdict) -> None:
         if self.write:

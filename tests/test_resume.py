@@ -73,11 +73,22 @@ def test_cell_store_pins_chunks_and_writes_whole_files(tmp_path):
     # A temporary file left by a kill mid-write is never read as a chunk.
     (tmp_path / "c" / ".0000000004-4.pkl.abc.tmp").write_bytes(b"\x80half")
     assert cell.load(4, 4) is None and cell.chunks() == [(0, 4)]
-    fresh = CellStore(tmp_path / "c", fresh=True)
-    assert fresh.load(0, 4) is None and fresh.chunk_size(16) == 16
     reader = CellStore(tmp_path / "r", write=False)
     reader.save(0, 4, value)
     assert reader.chunk_size(3) == 3 and not (tmp_path / "r").exists()
+
+
+def test_fresh_store_clears_each_configuration_once(tmp_path):
+    cfg = get_claim("gao2024.qr_law").configure(quick=True)
+    old = Store(tmp_path).cell("s", cfg, 0, "d=4", "abc")
+    old.save(0, 4, {"x": np.zeros(4)})
+    fresh = Store(tmp_path, fresh=True)
+    cell = fresh.cell("s", cfg, 0, "d=4", "abc")
+    assert cell.load(0, 4) is None and cell.chunks() == []  # the old results are gone...
+    cell.save(0, 4, {"x": np.ones(4)})
+    again = fresh.cell("s", cfg, 0, "d=4", "abc")  # ...once: what this run wrote stays (a shared scope, a resume)
+    np.testing.assert_array_equal(again.load(0, 4)["x"], np.ones(4))
+    np.testing.assert_array_equal(Store(tmp_path).cell("s", cfg, 0, "d=4", "abc").load(0, 4)["x"], np.ones(4))
 
 
 def test_atomic_write_replaces_whole(tmp_path):

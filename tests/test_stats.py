@@ -226,6 +226,11 @@ def test_verdict_round_trip_of_non_finite_statistic():
     back = F.Verdict.from_dict(json.loads(v.to_json()))
     assert isinstance(back.statistic, float) and math.isnan(back.statistic)
     assert back.ci_low == float("-inf") and back.ci_high == float("inf")
+    # Inside tables and series too: a stored verdict read back plots and prints numbers, not the strings.
+    v = _verdict(table=[{"d": 4, "x": float("nan")}], series={"lines": [{"y": [1.0, float("inf")]}]})
+    back = F.Verdict.from_dict(json.loads(v.to_json()))
+    assert math.isnan(back.table[0]["x"]) and back.series["lines"][0]["y"] == [1.0, float("inf")]
+    assert back.to_dict() == v.to_dict()
 
 
 def test_jackknife_of_the_mean_is_the_t_interval(key):
