@@ -12,7 +12,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ._validate import check_int, check_key
 
 
+@runtime_checkable
 class ChunkStore(Protocol):
     """Where :func:`map_trials` finds finished chunks and leaves new ones (one store per sweep cell)."""
 
