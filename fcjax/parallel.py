@@ -87,11 +87,12 @@ def memory_budget(fraction: float = 0.25) -> int:
     return 1 << (budget.bit_length() - 1)
 
 
+def _mesh(n_devices: int) -> Mesh:
+    return Mesh(np.array(jax.devices()[:n_devices]), ("trials",))
+
+
 def _trial_sharding(n_devices: int) -> NamedSharding | None:
-    if n_devices <= 1:
-        return None
-    mesh = Mesh(np.array(jax.devices()[:n_devices]), ("trials",))
-    return NamedSharding(mesh, PartitionSpec("trials"))
+    return None if n_devices <= 1 else NamedSharding(_mesh(n_devices), PartitionSpec("trials"))
 
 
 @functools.lru_cache(maxsize=128)
@@ -103,9 +104,8 @@ def _batched(fn: Callable[..., Any], n_shared: int = 0, n_devices: int = 1) -> C
     body = jax.vmap(fn, in_axes=(0,) + (None,) * n_shared)
     if n_devices <= 1:
         return jax.jit(body)
-    mesh = Mesh(np.array(jax.devices()[:n_devices]), ("trials",))
-    return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(PartitionSpec("trials"),) + (PartitionSpec(),) * n_shared,
-                                 out_specs=PartitionSpec("trials")))
+    specs = (PartitionSpec("trials"),) + (PartitionSpec(),) * n_shared
+    return jax.jit(jax.shard_map(body, mesh=_mesh(n_devices), in_specs=specs, out_specs=PartitionSpec("trials")))
 
 
 def _place(keys: jax.Array, sharding: NamedSharding | None) -> jax.Array:
