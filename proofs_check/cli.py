@@ -1,8 +1,9 @@
 """The ``fcjax`` command: ``list``, ``check CLAIM`` and ``reproduce PAPER|all``.
 
 With ``--out DIR`` every finished chunk of trials is kept under ``DIR/store`` and the same command resumes after a
-kill (``--fresh`` ignores what is stored). On several hosts every process runs the same command with
-``--coordinator``, ``--num-processes`` and ``--process-id`` (``jax.distributed``); process 0 writes the files.
+kill (``--fresh`` deletes what is stored for each configuration it runs, then stores anew). On several hosts every
+process runs the same command with ``--coordinator``, ``--num-processes`` and ``--process-id``
+(``jax.distributed``); process 0 writes the files.
 
 Exit codes: ``check`` 0 when the verdict passes, 1 when it fails; ``reproduce`` 0 once the report is written (a
 refuted claim is a finding, shown in the report), or 1 with ``--strict`` when any verdict fails; 2 bad usage.
@@ -58,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--quiet", action="store_true", help="no progress bars")
         q.add_argument("--max-memory", type=int, metavar="MB",
                        help="working-set budget per compiled call (MiB; default: a quarter of the free device memory)")
-        q.add_argument("--fresh", action="store_true", help="ignore results stored under --out (recompute all)")
+        q.add_argument("--fresh", action="store_true",
+                       help="delete the results stored under --out for what this runs, and recompute")
         q.add_argument("--coordinator", metavar="HOST:PORT", help="jax.distributed coordinator (several hosts)")
         q.add_argument("--num-processes", type=int, metavar="N", help="jax.distributed: number of processes")
         q.add_argument("--process-id", type=int, metavar="I", help="jax.distributed: this process's index")

@@ -121,9 +121,12 @@ class CellStore:
     def load(self, lo: int, count: int) -> Any | None:
         return _read(self._chunk(lo, count))
 
-    def save(self, lo: int, count: int, value: Any) -> None:
+    def _write(self, path: Path, value: Any) -> None:
         if self.write:
-            atomic_write_bytes(self._chunk(lo, count), pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def save(self, lo: int, count: int, value: Any) -> None:
+        self._write(self._chunk(lo, count), value)
 
     def chunks(self) -> list[tuple[int, int]]:
         """The stored chunks as ``(lo, count)``, in order."""
@@ -134,8 +137,7 @@ class CellStore:
         return _read(self.path / "cell.pkl")
 
     def save_whole(self, value: Any) -> None:
-        if self.write:
-            atomic_write_bytes(self.path / "cell.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        self._write(self.path / "cell.pkl", value)
 
 
 def _read(path: Path) -> Any | None:
