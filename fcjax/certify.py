@@ -28,8 +28,9 @@ lower relaxation of an unstable ReLU, slope 0 or 1, can lose to IBP's ``h >= 0``
 than Lipschitz; only the hidden-layer intervals are nested (CROWN's inside IBP's, by the intersection).
 
 Cost: CROWN back-substitutes from every hidden layer, ``O(L^2)`` matrix products of width ``2 h`` per sample and
-per bisection step, vmapped over samples; for wide (e.g. convolutional) layers chunk the samples
-(``fcjax.parallel``) to bound memory. All bounds are sound in exact arithmetic; in floating point
+per bisection step, vmapped over samples; the margins' pass folds the last layer into ``w_y - w_j`` first (no
+``classes x classes`` product). For wide (e.g. convolutional) layers or many classes, ``certified_radius``'s
+``batch_size`` bounds the memory (:func:`crown_sample_bytes` per sample). All bounds are sound in exact arithmetic; in floating point
 they are sound up to rounding (relative ~ depth * width * eps), which is why the checks run in float64.
 """
 
@@ -246,9 +247,14 @@ def _check_method(method: Any) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _margin_spec(y: Int[Array, ""], k: int, dtype) -> Float[Array, "k k"]:
-    """Rows ``e_y - e_j``: ``C f = (f_y - f_j)_j`` (row ``y`` is zero and masked later)."""
-    return jax.nn.one_hot(y, k, dtype=dtype)[None, :] - jnp.eye(k, dtype=dtype)
+def _margin_layer(layer: Layer, y: Int[Array, ""]) -> Layer:
+    """The last layer folded into the margins: ``(w_y - w_j, b_y - b_j)`` for every class ``j``.
+
+    The same as multiplying by the spec ``C = 1 e_y^T - I`` (row ``y`` zero, masked later), without the
+    ``k x k`` matrix product: at ``k = 1024`` classes that product was most of CROWN's work per bisection step.
+    """
+    w, b = layer
+    return w[y][None, :] - w, b[y] - b
 
 
 def _first_layer(layer: Layer, x: Float[Array, " d"], r: Float[Array, ""]) -> tuple[Array, Array]:
@@ -266,25 +272,17 @@ def _box_affine(w: Array, b: Array, lo: Array, up: Array) -> tuple[Array, Array]
     return mid - rad, mid + rad
 
 
-def _elide(c: Array, layer: Layer, lo: Array, up: Array) -> Array:
-    """Lower bounds of ``C (W h + b)`` over the box, folding ``C W`` first (IBP's last-layer elision)."""
-    w, b = layer
-    a = _mm(c, w)
-    return _mm(a, (lo + up) / 2) - _mm(jnp.abs(a), (up - lo) / 2) + _mm(c, b)
+def _ibp(layers: list[Layer], x: Array, r: Array) -> tuple[list[tuple[Array, Array]], Array]:
+    """IBP with an exact first layer: hidden pre-activation boxes and lower bounds of the outputs over the ball.
 
-
-def _ibp(layers: list[Layer], x: Array, r: Array, c: Array) -> tuple[list[tuple[Array, Array]], Array]:
-    """IBP with an exact first layer: hidden pre-activation boxes and lower bounds of ``C f`` over the ball."""
+    With the margin-folded last layer (:func:`_margin_layer`) the output box is IBP's last-layer elision."""
     if len(layers) == 1:
-        w, b = layers[0]
-        a = _mm(c, w)
-        return [], _mm(a, x) + _mm(c, b) - r * jnp.linalg.norm(a, axis=1)
+        return [], _first_layer(layers[0], x, r)[0]
     bounds = [_first_layer(layers[0], x, r)]
-    for w, b in layers[1:-1]:
+    for w, b in layers[1:]:
         lo, up = bounds[-1]
         bounds.append(_box_affine(w, b, jax.nn.relu(lo), jax.nn.relu(up)))
-    lo, up = bounds[-1]
-    return bounds, _elide(c, layers[-1], jax.nn.relu(lo), jax.nn.relu(up))
+    return bounds[:-1], bounds[-1][0]
 
 
 def _relu_relaxation(lo: Array, up: Array) -> tuple[Array, Array, Array]:
@@ -304,17 +302,14 @@ def _relu_relaxation(lo: Array, up: Array) -> tuple[Array, Array, Array]:
     return a_lo, a_up, c_up
 
 
-def _crown_backward(spec: Array, layers: list[Layer], bounds: list[tuple[Array, Array]], x: Array, r: Array
-                    ) -> Array:
-    """Lower bounds of ``spec @ z_m`` over the ball, ``z_m`` the output of ``layers[-1]``, by back-substitution.
+def _crown_backward(layers: list[Layer], bounds: list[tuple[Array, Array]], x: Array, r: Array) -> Array:
+    """Lower bounds of every output of ``layers[-1]`` over the ball, by back-substitution.
 
     ``bounds[l]`` bounds the pre-activation of hidden layer ``l``. Going backwards, a coefficient ``lam_i >= 0``
     on ``relu(z_i)`` takes the lower relaxation and ``lam_i < 0`` the upper one, so each step keeps a valid lower
-    bound ``spec z_m >= Lam z_l + const``; at the input, ``min_{||x'-x||<=r} Lam x' = Lam x - r ||Lam_row||_2``.
+    bound ``z_out >= Lam z_l + const``; at the input, ``min_{||x'-x||<=r} Lam x' = Lam x - r ||Lam_row||_2``.
     """
-    w, b = layers[-1]
-    const = _mm(spec, b)
-    lam = _mm(spec, w)  # coefficients on the last hidden activation
+    lam, const = layers[-1]  # coefficients on the last hidden activation
     for n in range(len(layers) - 2, -1, -1):
         a_lo, a_up, c_up = _relu_relaxation(*bounds[n])
         pos = lam >= 0
@@ -326,19 +321,19 @@ def _crown_backward(spec: Array, layers: list[Layer], bounds: list[tuple[Array, 
     return _mm(lam, x) + const - r * jnp.linalg.norm(lam, axis=1)
 
 
-def _crown(layers: list[Layer], x: Array, r: Array, c: Array) -> tuple[list[tuple[Array, Array]], Array]:
-    """Full CROWN: every hidden layer's bounds by back-substitution (intersected with IBP), then the margins."""
+def _crown(layers: list[Layer], x: Array, r: Array) -> tuple[list[tuple[Array, Array]], Array]:
+    """Full CROWN: every hidden layer's bounds by back-substitution (intersected with IBP), then the outputs'."""
     if len(layers) == 1:
-        return _ibp(layers, x, r, c)  # one affine map: both are the exact closed form
+        return _ibp(layers, x, r)  # one affine map: both are the exact closed form
     bounds = [_first_layer(layers[0], x, r)]
     for m in range(1, len(layers) - 1):
-        width = layers[m][0].shape[0]
-        eye = jnp.eye(width, dtype=x.dtype)
-        both = _crown_backward(jnp.concatenate([eye, -eye]), layers[: m + 1], bounds, x, r)
+        w, b = layers[m]
+        width = w.shape[0]
+        both = _crown_backward([*layers[:m], (jnp.concatenate([w, -w]), jnp.concatenate([b, -b]))], bounds, x, r)
         lo_prev, up_prev = bounds[-1]
-        lo_box, up_box = _box_affine(*layers[m], jax.nn.relu(lo_prev), jax.nn.relu(up_prev))
+        lo_box, up_box = _box_affine(w, b, jax.nn.relu(lo_prev), jax.nn.relu(up_prev))
         bounds.append((jnp.maximum(both[:width], lo_box), jnp.minimum(-both[width:], up_box)))
-    return bounds, _crown_backward(c, layers, bounds, x, r)
+    return bounds, _crown_backward(layers, bounds, x, r)
 
 
 def spectral_norm_bound(w: Float[Array, "_out _in"], squarings: int = 10) -> Float[Array, ""]:
@@ -376,16 +371,15 @@ def _lipschitz_constants(layers: list[Layer]) -> Array:
 
 def _sample(method: str, layers: list[Layer], x: Array, y: Array, r: Array) -> tuple[list, Array]:
     """Hidden-layer bounds and margin lower bounds (``+inf`` at ``j = y``) for one sample."""
-    w_last = layers[-1][0]
-    k = w_last.shape[0]
-    c = _margin_spec(y, k, x.dtype)
+    k = layers[-1][0].shape[0]
+    folded = [*layers[:-1], _margin_layer(layers[-1], y)]
     if method == "lipschitz":
-        margin = _mm(c, _forward(layers, x))
-        gain = jnp.linalg.norm(_mm(c, w_last), axis=1) * _lipschitz_constants(layers)
+        margin = _forward(folded, x)
+        gain = jnp.linalg.norm(folded[-1][0], axis=1) * _lipschitz_constants(layers)
         lb = margin - r * gain
         bounds = []
     else:
-        bounds, lb = (_crown if method == "crown" else _ibp)(layers, x, r, c)
+        bounds, lb = (_crown if method == "crown" else _ibp)(folded, x, r)
     return bounds, jnp.where(jnp.arange(k) == y, jnp.inf, lb)
 
 
@@ -405,25 +399,26 @@ def _margins_batch(layers, x, y, r, method):
 
 @functools.partial(jax.jit, static_argnames=("method",))
 def _bounds_batch(layers, x, r, method):
-    c = jnp.eye(layers[-1][0].shape[0], dtype=x.dtype)  # any spec: only the hidden bounds are kept
-    return jax.vmap(lambda xi, ri: (_crown if method == "crown" else _ibp)(layers, xi, ri, c)[0])(x, r)
+    return jax.vmap(lambda xi, ri: (_crown if method == "crown" else _ibp)(layers, xi, ri)[0])(x, r)
+
+
+def _lipschitz_one(layers: list[Layer], lip: Array, x: Array, y: Array) -> tuple[Array, Array]:
+    """Closed-form Lipschitz radius ``min_{j != y} m_j / (||w_y - w_j|| lip)`` (0 if misclassified), and whether
+    ``x`` is classified as ``y``; ``lip = prod_{l<L} ||W_l||_2`` is computed once per network by the caller."""
+    k = layers[-1][0].shape[0]
+    folded = [*layers[:-1], _margin_layer(layers[-1], y)]
+    margin = _forward(folded, x)
+    gain = jnp.linalg.norm(folded[-1][0], axis=1) * lip
+    # a zero gain means f_y - f_j is constant: no perturbation moves it (radius inf if it is positive)
+    ratio = jnp.where(gain > 0, margin / jnp.where(gain > 0, gain, 1), jnp.where(margin > 0, jnp.inf, 0.0))
+    ratio = jnp.where(jnp.arange(k) == y, jnp.inf, ratio)
+    correct = jnp.all((margin > 0) | (jnp.arange(k) == y))
+    return jnp.where(correct, jnp.min(ratio), 0.0), correct
 
 
 def _lipschitz_batch(layers, x, y):
-    """Closed-form Lipschitz radius ``min_{j != y} m_j / (||c_j W_L|| prod ||W_l||)`` (0 if misclassified)."""
-
-    def one(xi, yi):
-        k = layers[-1][0].shape[0]
-        c = _margin_spec(yi, k, xi.dtype)
-        margin = _mm(c, _forward(layers, xi))
-        gain = jnp.linalg.norm(_mm(c, layers[-1][0]), axis=1) * _lipschitz_constants(layers)
-        # a zero gain means f_y - f_j is constant: no perturbation moves it (radius inf if it is positive)
-        ratio = jnp.where(gain > 0, margin / jnp.where(gain > 0, gain, 1), jnp.where(margin > 0, jnp.inf, 0.0))
-        ratio = jnp.where(jnp.arange(k) == yi, jnp.inf, ratio)
-        correct = jnp.all((margin > 0) | (jnp.arange(k) == yi))
-        return jnp.where(correct, jnp.min(ratio), 0.0), correct
-
-    return jax.vmap(one)(x, y)
+    lip = _lipschitz_constants(layers)
+    return jax.vmap(lambda xi, yi: _lipschitz_one(layers, lip, xi, yi))(x, y)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -510,34 +505,29 @@ def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     return rad.reshape(x.shape[:-1])
 
 
-@functools.partial(jax.jit, static_argnames=("method", "steps"))
-def _certified_batch(layers, x, y, upper, method, steps):
-    r_lip, correct = _lipschitz_batch(layers, x, y)
+def _certified_one(layers: list[Layer], lip: Array, x: Array, y: Array, upper: Array, method: str, steps: int
+                   ) -> Array:
+    """Bisection on the radius for one sample (vmapped, or mapped in blocks, by :func:`_certified_batch`)."""
+    r_lip, correct = _lipschitz_one(layers, lip, x, y)
     if method == "lipschitz":
         return r_lip
 
     def certified(r):
-        lb = jax.vmap(lambda xi, yi, ri: _sample(method, layers, xi, yi, ri)[1])(x, y, r)
-        return jnp.all(lb > 0, axis=1)
+        return jnp.all(_sample(method, layers, x, y, r)[1] > 0)
 
     # Bracket [lo, hi] with lo certified (0 trivially, for a correctly classified point) and hi not, or hi the
     # caller's upper bound. Without a finite upper bound, double from the Lipschitz radius until it fails.
     no_upper = ~jnp.isfinite(upper)
-    start = jnp.where(jnp.isfinite(r_lip) & (r_lip > 0), r_lip, 1.0)
-    hi = jnp.where(no_upper, start, upper)
-    lo = jnp.zeros_like(hi)
+    hi = jnp.where(no_upper, jnp.where(jnp.isfinite(r_lip) & (r_lip > 0), r_lip, 1.0), upper)
     grow = correct & no_upper & jnp.isfinite(r_lip)
 
-    def grow_cond(state):
-        i, _, _, grow = state
-        return (i < _MAX_DOUBLINGS) & jnp.any(grow)
-
     def grow_body(state):
-        i, lo, hi, grow = state
-        ok = grow & certified(hi)
+        i, lo, hi, _ = state
+        ok = certified(hi)
         return i + 1, jnp.where(ok, hi, lo), jnp.where(ok, 2 * hi, hi), ok
 
-    _, lo, hi, _ = lax.while_loop(grow_cond, grow_body, (jnp.asarray(0), lo, hi, grow))
+    _, lo, hi, _ = lax.while_loop(lambda s: (s[0] < _MAX_DOUBLINGS) & s[3], grow_body,
+                                  (jnp.asarray(0), jnp.zeros_like(hi), hi, grow))
 
     def bisect(_, state):
         lo, hi = state
@@ -550,8 +540,36 @@ def _certified_batch(layers, x, y, upper, method, steps):
     return jnp.where(correct, jnp.where(jnp.isinf(r_lip), jnp.inf, lo), 0.0)
 
 
+@functools.partial(jax.jit, static_argnames=("method", "steps", "batch_size"))
+def _certified_batch(layers, x, y, upper, method, steps, batch_size=None):
+    lip = _lipschitz_constants(layers)  # once per network, not once per sample or block
+
+    def one(args):
+        return _certified_one(layers, lip, *args, method, steps)
+
+    if batch_size is None or batch_size >= x.shape[0]:
+        return jax.vmap(one)((x, y, upper))
+    # Blocks of ``batch_size`` samples under vmap, one block after another: CROWN's per-sample coefficient
+    # matrices (classes x width per layer) bound the memory, not the number of samples.
+    return lax.map(one, (x, y, upper), batch_size=batch_size)
+
+
+def crown_sample_bytes(layers: Layers, itemsize: int = 8) -> int:
+    """About the peak bytes that CROWN needs per sample (and bisection step), for choosing ``batch_size``.
+
+    Each back-substitution carries a ``rows x width`` coefficient matrix through the layers (``rows``: ``2 h`` for
+    a hidden layer's bounds, ``classes`` for the margins); we count the largest one four times (the matrix, its
+    relaxed copy, the product and the sign mask), for the widest pass. Shapes only: works on stacked layers.
+    """
+    shapes = [tuple(w.shape[-2:]) for w, _ in layers]
+    passes = [2 * shapes[m][0] for m in range(1, len(shapes) - 1)] + [shapes[-1][0]]
+    widest = max(rows * max(s[1] for s in shapes[: m + 2]) for m, rows in enumerate(passes))
+    return 4 * itemsize * widest
+
+
 def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"], *, method: str = "crown",
-                     upper: float | Float[Array, "*n"] | None = None, steps: int = 20) -> Float[Array, "*n"]:
+                     upper: float | Float[Array, "*n"] | None = None, steps: int = 20,
+                     batch_size: int | None = None) -> Float[Array, "*n"]:
     """The largest radius on a bisection grid at which ``method`` certifies the label ``y`` at ``x``.
 
     Bisection on ``r`` of the test "every margin lower bound ``m_j(r) > 0``" (see :func:`margin_lower_bounds`),
@@ -565,8 +583,9 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     ``"lipschitz"`` returns the closed form :func:`lipschitz_radius` (its supremum, exactly). 0 where ``x`` is
     misclassified; ``inf`` where every margin is constant and positive.
 
-    Jit with ``static_argnames=("method", "steps")``; vmap over networks by stacking the layers' arrays on a
-    leading axis.
+    Jit with ``static_argnames=("method", "steps", "batch_size")``; vmap over networks by stacking the layers'
+    arrays on a leading axis. Memory: CROWN holds a ``(classes or 2 * width) x width`` coefficient matrix per layer
+    and sample (:func:`crown_sample_bytes`); ``batch_size`` bounds how many samples are bounded at once.
 
     Args:
       layers: ``[(W_1, b_1), ..., (W_L, b_L)]``, ``W_l`` of shape ``(out, in)``, ReLU between layers.
@@ -575,6 +594,8 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
       method: ``"crown"``, ``"ibp"`` or ``"lipschitz"``.
       upper: optional upper bound(s) on the minimal perturbation, ``>= 0``, ``inf`` meaning none.
       steps: bisection steps.
+      batch_size: samples per vectorised block (blocks run one after another); ``None``: all at once. The
+        result does not depend on it.
 
     Returns:
       ``()`` or ``(n,)`` certified radii.
@@ -589,9 +610,11 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     y = _check_y(y, x, layers[-1][0].shape[0])
     method = _check_method(method)
     steps = check_int(steps, "steps", minimum=1)
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
     if upper is None:
         upper = jnp.full(x.shape[:-1], jnp.inf, x.dtype)
     upper = _check_radius(upper, x, "upper", allow_inf=True)
     out = _certified_batch(layers, x.reshape(-1, x.shape[-1]), y.reshape(-1), upper.reshape(-1).astype(x.dtype),
-                           method, steps)
+                           method, steps, batch_size)
     return out.reshape(x.shape[:-1])

@@ -86,14 +86,14 @@ def _compression(logits_fn: LogitsFn, params: Any, x: Float[Array, " d"], a: Int
     return path_integral(g, x, target, nodes).mean_abs_cos
 
 
-@partial(jax.jit, static_argnames=("logits_fn", "method", "nodes", "attack_options"))
-def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, attack_options):
+@partial(jax.jit, static_argnames=("logits_fn", "method", "nodes", "certify_batch", "attack_options"))
+def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, certify_batch, attack_options):
     attack = min_norm(logits_fn, params, x, y, **dict(attack_options))
     predicted = jnp.argmax(logits_fn(params, x), axis=-1)
     if layers is None:
         lower = jnp.zeros(x.shape[0], x.dtype)
     else:
-        lower = certified_radius(layers, x, y, method=method, upper=attack.norm)
+        lower = certified_radius(layers, x, y, method=method, upper=attack.norm, batch_size=certify_batch)
     idx, d_other, d_same = nearest_other_class(x, y, ref_x, ref_y)
     optimal = jnp.maximum(d_other - jnp.where(jnp.isinf(d_same), 0.0, d_same), 0.0) / 2
     comp = jax.vmap(lambda xi, yi, yo, t: _compression(logits_fn, params, xi, yi, yo, t, nodes))(
@@ -114,7 +114,7 @@ def _check_labels(y: Any, name: str, n: int) -> None:
 def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[Array, " n"], *,
                reference: tuple[Float[Array, "m d"], Int[Array, " m"]] | None = None,
                layers: Sequence[tuple[Array, Array]] | None = None, certify: str = "crown", nodes: int = 64,
-               **attack_options: Any) -> Robustness:
+               certify_batch: int | None = None, **attack_options: Any) -> Robustness:
     """Sandwich bounds on the minimal l2 perturbation of a classifier, beside the optimal classifier's radius.
 
     Args:
@@ -130,6 +130,8 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
         ``cnn_layers``) to certify a lower bound; ``None``: no certificate (``lower = 0``).
       certify: ``"crown"``, ``"ibp"`` or ``"lipschitz"``.
       nodes: Gauss-Legendre nodes for the compression ratio along the path.
+      certify_batch: samples certified at once (``fcjax.certify.certified_radius``'s ``batch_size``; bounds
+        CROWN's memory on wide layers, see ``fcjax.certify.crown_sample_bytes``); ``None``: all.
       **attack_options: passed to :func:`fcjax.attacks.min_norm`.
 
     Returns:
@@ -156,6 +158,8 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
     if certify not in METHODS:
         raise ValueError(f"certify must be one of {METHODS}, got {certify!r}")
     check_int(nodes, "nodes", minimum=1)
+    if certify_batch is not None:
+        check_int(certify_batch, "certify_batch", minimum=1)
     layers = None if layers is None else [tuple(layer) for layer in layers]
     return _measure(logits_fn, params, layers, jnp.asarray(x), jnp.asarray(y), jnp.asarray(ref_x),
-                    jnp.asarray(ref_y), certify, nodes, tuple(sorted(attack_options.items())))
+                    jnp.asarray(ref_y), certify, nodes, certify_batch, tuple(sorted(attack_options.items())))

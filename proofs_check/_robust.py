@@ -15,11 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcjax.certify import cnn_layers, mlp_layers
+from fcjax.certify import cnn_layers, crown_sample_bytes, mlp_layers
 from fcjax.ensembles import trial_keys
 from fcjax.models import CNN
 from fcjax.robustness import robustness
 from fcjax.train import TrainConfig, train
+
+# A fixed budget, not the machine's free memory: blocks of another size could round differently (vmapped matmuls of
+# another batch width), and stored results must not depend on the machine they were resumed on.
+CERTIFY_MB = 1024
 
 
 def layers_of(model: nn.Module) -> Callable[[Any, Any], list]:
@@ -32,13 +36,14 @@ def layers_of(model: nn.Module) -> Callable[[Any, Any], list]:
 def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[[jax.Array], tuple],
                  eval_idx: jax.Array, key: jax.Array, nets: int, train_config: TrainConfig, *,
                  dtype: Any = jnp.float64, certify: str = "crown", nodes: int = 32, batch: int = 4,
-                 attack: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+                 attack: dict[str, Any] | None = None, certify_mb: int | None = CERTIFY_MB) -> dict[str, np.ndarray]:
     """Train ``nets`` networks and measure each at its training points ``x[eval_idx]``.
 
     ``data`` is a fixed training set ``(x, y)`` or a function of a key returning one (a fresh draw per network).
     Returns NumPy arrays with leading axes ``(nets, m)`` (``m = len(eval_idx)``): ``lower``, ``upper``,
     ``optimal``, ``compression``, ``correct`` (the network's label at the point is ``y``), and per network
-    ``accuracy`` and ``steps_run`` of shape ``(nets,)``.
+    ``accuracy`` and ``steps_run`` of shape ``(nets,)``. ``certify_mb`` bounds the certificate's working set
+    (``batch`` networks at a time, each certifying as many points at once as fit); ``None``: all points at once.
     """
     to_layers = layers_of(model)
     attack_items = tuple(sorted((attack or {}).items()))
@@ -49,8 +54,11 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
         res = train(kt, model, x.astype(jnp.float32), y, train_config)
         params = jax.tree.map(lambda a: a.astype(dtype), res.params)  # Flax keeps float32; measure in ``dtype``
         xe, ye = x[eval_idx].astype(dtype), y[eval_idx]
-        r = robustness(model.apply, params, xe, ye, reference=(x.astype(dtype), y),
-                       layers=to_layers(res.params, dtype), certify=certify, nodes=nodes, **dict(attack_items))
+        layers = to_layers(res.params, dtype)
+        per_sample = batch * crown_sample_bytes(layers, jnp.dtype(dtype).itemsize)
+        block = None if certify_mb is None else max(1, certify_mb * 2**20 // per_sample)
+        r = robustness(model.apply, params, xe, ye, reference=(x.astype(dtype), y), layers=layers,
+                       certify=certify, nodes=nodes, certify_batch=block, **dict(attack_items))
         return {"lower": r.lower, "upper": r.upper, "optimal": r.optimal, "compression": r.compression,
                 "correct": r.predicted == ye, "accuracy": res.accuracy, "steps_run": res.steps_run}
 

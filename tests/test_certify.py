@@ -487,6 +487,31 @@ def test_jit_and_no_jit_agree(method):
     assert float(one) == pytest.approx(plain[0], rel=1e-12)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_blocks_of_samples_give_the_same_radii(method):
+    # 7 samples in blocks of 3: two full blocks and a remainder, each block its own bisection loops.
+    layers = _net(13, [5, 8, 6, 4])
+    xs = jax.random.normal(jax.random.key(8), (7, 5), jnp.float64)
+    y = jnp.argmax(C.logits(layers, xs), axis=1)
+    upper = jnp.where(jnp.arange(7) % 2 == 0, jnp.inf, 2 * C.lipschitz_radius(layers, xs, y))  # both brackets
+    whole = np.asarray(C.certified_radius(layers, xs, y, method=method, upper=upper))
+    for size in (1, 3, 7, 100):
+        blocks = np.asarray(C.certified_radius(layers, xs, y, method=method, upper=upper, batch_size=size))
+        np.testing.assert_allclose(blocks, whole, rtol=1e-12, err_msg=f"batch_size={size}")
+    assert np.all(whole > 0)
+
+
+def test_crown_sample_bytes_counts_the_widest_pass():
+    w = lambda o, i: (jnp.zeros((o, i)), jnp.zeros(o))
+    # One hidden layer: the margins' pass carries (classes x width) then (classes x d): the widest is 10 x 64.
+    assert C.crown_sample_bytes([w(64, 32), w(10, 64)]) == 4 * 8 * 10 * 64
+    # Two hidden layers: the second layer's bounds carry (2 * 128) x 64 rows before the margins' 10 x 128.
+    assert C.crown_sample_bytes([w(64, 32), w(128, 64), w(10, 128)], itemsize=4) == 4 * 4 * 256 * 64
+    # Stacked over networks (a leading axis): shapes only.
+    stacked = [(jnp.zeros((3, 64, 32)), jnp.zeros((3, 64))), (jnp.zeros((3, 10, 64)), jnp.zeros((3, 10)))]
+    assert C.crown_sample_bytes(stacked) == C.crown_sample_bytes([w(64, 32), w(10, 64)])
+
+
 def test_float32_layers_give_float32():
     layers = [(w.astype(jnp.float32), b.astype(jnp.float32)) for w, b in _net(12, [3, 4, 2])]
     x = jnp.ones(3, jnp.float32)
@@ -531,6 +556,8 @@ def _bad_cases():
         ("upper", lambda: C.certified_radius(good, x, 0, upper=np.nan)),
         ("steps", lambda: C.certified_radius(good, x, 0, steps=0)),
         ("steps", lambda: C.certified_radius(good, x, 0, steps=2.5)),
+        ("batch_size", lambda: C.certified_radius(good, x, 0, batch_size=0)),
+        ("batch_size", lambda: C.certified_radius(good, x, 0, batch_size=1.5)),
         ("params", lambda: C.mlp_layers({"dense_0": {}})),
         ("model", lambda: C.cnn_layers(relu_mlp(1, 2, 2), {})),
         ("dtype", lambda: C.mlp_layers({"params": {"readout": {}}}, dtype=jnp.int32)),
