@@ -92,6 +92,30 @@ def check_array(x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None,
     return x
 
 
+def check_labels(y: Any, name: str, shape: tuple[int, ...], *, classes: int | None = None,
+                 scalar: bool = False) -> jax.Array:
+    """Integer class labels of the given ``shape`` (or one label for all when ``scalar``), in ``[0, classes)``
+    when ``classes`` is given and the values are known (not traced). Returns them as a JAX array."""
+    if isinstance(y, bool) or (hasattr(y, "dtype") and y.dtype == bool):
+        raise TypeError(f"{name} must hold integer class labels, got booleans")
+    if scalar and isinstance(y, numbers.Integral):
+        y = jnp.asarray(int(y))
+    elif not hasattr(y, "shape") or not hasattr(y, "dtype"):
+        what = "an integer or an integer array of labels" if scalar else "an integer array of labels"
+        raise TypeError(f"{name} must be {what}, got {type(y).__name__} {y!r}")
+    if not jnp.issubdtype(y.dtype, jnp.integer):
+        raise TypeError(f"{name} must have an integer dtype (class labels), got {y.dtype}")
+    if y.shape != tuple(shape) and not (scalar and y.shape == ()):
+        raise ValueError(f"{name} must have shape {tuple(shape)}{' or be a scalar' if scalar else ''} (one label "
+                         f"per input), got shape {y.shape}")
+    if classes is not None and not isinstance(y, jax.core.Tracer):
+        v = np.asarray(y)
+        if v.size and (v.min() < 0 or v.max() >= classes):
+            raise ValueError(f"{name} must hold class indices in [0, {classes}), got values in [{v.min()}, "
+                             f"{v.max()}]")
+    return jnp.asarray(y)
+
+
 def check_dtype(dtype: Any, name: str = "dtype") -> jnp.dtype:
     """A real floating dtype; float64 needs ``jax.enable_x64``, which is checked here, not silently dropped."""
     try:

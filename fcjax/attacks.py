@@ -37,7 +37,7 @@ import numpy as np
 from jax import lax
 
 from ._types import Array, Bool, Float, Int, Key
-from ._validate import check_array, check_float, check_int, check_key
+from ._validate import check_array, check_float, check_int, check_key, check_labels
 
 Params = Any
 LogitsFn = Callable[[Params, Array], Array]
@@ -165,24 +165,14 @@ def _check_common(logits_fn: Any, params: Params, x: Any, y: Any, clip: Any) -> 
     check_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (n, *input_shape) with at least 2 dimensions, got shape {x.shape}")
-    if not hasattr(y, "shape") or not hasattr(y, "dtype"):
-        raise TypeError(f"y must be an integer array of labels, got {type(y).__name__}")
-    if not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(f"y must have an integer dtype (class labels), got {y.dtype}")
-    if y.shape != x.shape[:1]:
-        raise ValueError(f"y must have shape ({x.shape[0]},) to match x of shape {x.shape}, got shape {y.shape}")
-    x, y = jnp.asarray(x), jnp.asarray(y)
+    x, y = jnp.asarray(x), check_labels(y, "y", x.shape[:1])
     out = jax.eval_shape(logits_fn, params, x)
     if getattr(out, "ndim", None) != 2 or out.shape[0] != x.shape[0] or out.shape[1] < 2:
         raise ValueError(f"logits_fn(params, x) must return logits of shape ({x.shape[0]}, k) with k >= 2, got "
                          f"{getattr(out, 'shape', type(out).__name__)}")
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"logits_fn(params, x) must return floating logits, got {out.dtype}")
-    k = out.shape[1]
-    if _is_concrete(y):
-        yv = np.asarray(y)
-        if yv.size and (yv.min() < 0 or yv.max() >= k):
-            raise ValueError(f"y must hold class indices in [0, {k}), got values in [{yv.min()}, {yv.max()}]")
+    check_labels(y, "y", x.shape[:1], classes=out.shape[1])
     if clip is not None:
         if not isinstance(clip, tuple | list) or len(clip) != 2:
             raise TypeError(f"clip must be None or a pair (lo, hi) of floats, got {clip!r}")

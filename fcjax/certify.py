@@ -30,8 +30,9 @@ than Lipschitz; only the hidden-layer intervals are nested (CROWN's inside IBP's
 Cost: CROWN back-substitutes from every hidden layer, ``O(L^2)`` matrix products of width ``2 h`` per sample and
 per bisection step, vmapped over samples; the margins' pass folds the last layer into ``w_y - w_j`` first (no
 ``classes x classes`` product). For wide (e.g. convolutional) layers or many classes, ``certified_radius``'s
-``batch_size`` bounds the memory (:func:`crown_sample_bytes` per sample). All bounds are sound in exact arithmetic; in floating point
-they are sound up to rounding (relative ~ depth * width * eps), which is why the checks run in float64.
+``batch_size`` bounds the memory (:func:`crown_sample_bytes` per sample). All bounds are sound in exact
+arithmetic; in floating point they are sound up to rounding (relative ~ depth * width * eps), which is why the
+checks run in float64.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import numpy as np
 from jax import lax
 
 from ._types import Array, Float, Int
-from ._validate import check_array, check_dtype, check_int
+from ._validate import check_array, check_dtype, check_int, check_labels
 
 # Widths differ from layer to layer, so the dimensions are named for the reader but not bound ("_" prefix).
 Layer = tuple[Float[Array, "_out _in"], Float[Array, " _out"]]
@@ -194,25 +195,7 @@ def _check_x(x: Any, layers: list[Layer]) -> Array:
 
 
 def _check_y(y: Any, x: Array, k: int) -> Array:
-    if isinstance(y, bool):
-        raise TypeError(f"y must be an integer class index, got bool {y!r}")
-    if isinstance(y, numbers.Integral):
-        y_arr = jnp.asarray(int(y))
-    elif hasattr(y, "dtype") and hasattr(y, "shape"):
-        if not jnp.issubdtype(y.dtype, jnp.integer):
-            raise TypeError(f"y must have an integer dtype, got {y.dtype}")
-        y_arr = jnp.asarray(y)
-    else:
-        raise TypeError(f"y must be an integer or an integer array, got {type(y).__name__} {y!r}")
-    batch = x.shape[:-1]
-    if y_arr.shape not in ((), batch):
-        raise ValueError(f"y must be a scalar or have shape {batch} to match x of shape {x.shape}, "
-                         f"got shape {y_arr.shape}")
-    if not isinstance(y_arr, jax.core.Tracer):
-        v = np.asarray(y_arr)
-        if np.any((v < 0) | (v >= k)):
-            raise ValueError(f"y must hold class indices in [0, {k}), got {v}")
-    return jnp.broadcast_to(y_arr, batch)
+    return jnp.broadcast_to(check_labels(y, "y", x.shape[:-1], classes=k, scalar=True), x.shape[:-1])
 
 
 def _check_radius(r: Any, x: Array, name: str, *, allow_inf: bool = False) -> Array:

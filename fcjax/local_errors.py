@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import optax
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_array, check_float, check_int, check_key
+from ._validate import check_array, check_float, check_int, check_key, check_labels
 from .train import cross_entropy, minibatch_step
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {"relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid}
@@ -191,13 +191,7 @@ class LayerClassifier:
 
 def _check_data(x: Any, y: Any, classes: int) -> None:
     check_array(x, "x", ndim=2, min_size={0: 1, 1: 1})
-    if not hasattr(y, "shape") or not hasattr(y, "dtype") or not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(f"y must be an integer array of labels, got {getattr(y, 'dtype', type(y).__name__)}")
-    if y.shape != x.shape[:1]:
-        raise ValueError(f"y must have shape ({x.shape[0]},) to match x of shape {x.shape}, got shape {y.shape}")
-    if not isinstance(y, jax.core.Tracer) and (int(jnp.min(y)) < 0 or int(jnp.max(y)) >= classes):
-        raise ValueError(f"y must hold class indices in [0, {classes}) (config.classes), got values in "
-                         f"[{int(jnp.min(y))}, {int(jnp.max(y))}]")
+    check_labels(y, "y", x.shape[:1], classes=classes)  # classes: config.classes
 
 
 def _check_train(key: Any, x: Any, y: Any, config: Any) -> jax.Array:

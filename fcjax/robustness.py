@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from ._types import Array, Float, Int
-from ._validate import check_array, check_int
+from ._validate import check_array, check_int, check_labels
 from .attacks import min_norm
 from .certify import METHODS, certified_radius
 from .path_integral import path_integral
@@ -102,15 +102,6 @@ def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, certi
                       attack.norm / optimal)
 
 
-def _check_labels(y: Any, name: str, n: int) -> None:
-    if not hasattr(y, "shape") or not hasattr(y, "dtype"):
-        raise TypeError(f"{name} must be an array of integer labels, got {type(y).__name__}")
-    if not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(f"{name} must hold integer labels, got dtype {y.dtype}")
-    if y.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) (one label per input), got {y.shape}")
-
-
 def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[Array, " n"], *,
                reference: tuple[Float[Array, "m d"], Int[Array, " m"]] | None = None,
                layers: Sequence[tuple[Array, Array]] | None = None, certify: str = "crown", nodes: int = 64,
@@ -148,10 +139,10 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
       True
     """
     check_array(x, "x", ndim=2)
-    _check_labels(y, "y", x.shape[0])
+    check_labels(y, "y", (x.shape[0],))
     ref_x, ref_y = (x, y) if reference is None else reference
     check_array(ref_x, "reference[0]", ndim=2)
-    _check_labels(ref_y, "reference[1]", ref_x.shape[0])
+    check_labels(ref_y, "reference[1]", (ref_x.shape[0],))
     if ref_x.shape[1] != x.shape[1]:
         raise ValueError(f"reference must be (m, {x.shape[1]}) inputs and (m,) labels, got {ref_x.shape} and "
                          f"{ref_y.shape}")

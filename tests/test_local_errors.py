@@ -153,7 +153,7 @@ BAD = {
     "x 1-d": (lambda: F.train_local(jax.random.key(0), jnp.ones(3), jnp.zeros(3, int), CFG), ValueError,
               r"^x must have 2 dimensions"),
     "y float": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(3), CFG), TypeError,
-                r"^y must be an integer array"),
+                r"^y must have an integer dtype"),
     "y shape": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(4, int), CFG), ValueError,
                 r"^y must have shape \(3,\)"),
     "y range": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.array([0, 1, 3]), CFG), ValueError,
