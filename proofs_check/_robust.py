@@ -39,7 +39,9 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
                  attack: dict[str, Any] | None = None, certify_mb: int | None = CERTIFY_MB) -> dict[str, np.ndarray]:
     """Train ``nets`` networks and measure each at its training points ``x[eval_idx]``.
 
-    ``data`` is a fixed training set ``(x, y)`` or a function of a key returning one (a fresh draw per network).
+    ``data`` is a fixed training set ``(x, y)``, a function of a key returning one (a fresh draw per network), or
+    one training set per network, ``(x, y)`` of shapes ``(nets, n, d)`` and ``(nets, n)`` with ``eval_idx`` of shape
+    ``(nets, m)``: then every network is an independent replicate of the whole experiment (data, points, network).
     Returns NumPy arrays with leading axes ``(nets, m)`` (``m = len(eval_idx)``): ``lower``, ``upper``,
     ``optimal``, ``compression``, ``correct`` (the network's label at the point is ``y``), and per network
     ``accuracy`` and ``steps_run`` of shape ``(nets,)``. ``certify_mb`` bounds the certificate's working set
@@ -48,12 +50,18 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     to_layers = layers_of(model)
     attack_items = tuple(sorted((attack or {}).items()))
 
-    def one(k):
+    per_network = not callable(data) and jnp.ndim(eval_idx) == 2
+    if per_network and not (data[0].shape[0] == data[1].shape[0] == eval_idx.shape[0] == nets):
+        raise ValueError(f"per-network data and eval_idx must have {nets} rows, got {data[0].shape}, "
+                         f"{data[1].shape} and {eval_idx.shape}")
+
+    def one(k, x, y, idx):
         kd, kt = jax.random.split(k)
-        x, y = data(kd) if callable(data) else data
+        if callable(data):
+            x, y = data(kd)
         res = train(kt, model, x.astype(jnp.float32), y, train_config)
         params = jax.tree.map(lambda a: a.astype(dtype), res.params)  # Flax keeps float32; measure in ``dtype``
-        xe, ye = x[eval_idx].astype(dtype), y[eval_idx]
+        xe, ye = x[idx].astype(dtype), y[idx]
         layers = to_layers(res.params, dtype)
         per_sample = batch * crown_sample_bytes(layers, jnp.dtype(dtype).itemsize)
         block = None if certify_mb is None else max(1, certify_mb * 2**20 // per_sample)
@@ -62,7 +70,13 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
         return {"lower": r.lower, "upper": r.upper, "optimal": r.optimal, "compression": r.compression,
                 "correct": r.predicted == ye, "accuracy": res.accuracy, "steps_run": res.steps_run}
 
-    out = jax.jit(lambda ks: jax.lax.map(one, ks, batch_size=batch))(trial_keys(key, nets))
+    keys = trial_keys(key, nets)
+    if per_network:
+        args, mapped = (keys, *data, eval_idx), lambda a: one(*a)
+    else:
+        shared = (None, None) if callable(data) else data
+        args, mapped = keys, lambda k: one(k, *shared, eval_idx)
+    out = jax.jit(lambda a: jax.lax.map(mapped, a, batch_size=batch))(args)
     return {k: np.asarray(v) for k, v in out.items()}
 
 

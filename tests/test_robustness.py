@@ -105,3 +105,25 @@ def test_bad_input(net):
         robustness(model.apply, params, x, y, reference=(x[:, :3], y))
     with pytest.raises(ValueError, match="nodes"):
         robustness(model.apply, params, x, y, nodes=0)
+
+
+def test_measure_nets_replicates_use_their_own_data():
+    # proofs_check's real-data claims give every network its own training set and points (independent replicates).
+    from proofs_check._robust import measure_nets
+
+    key = jax.random.key(5)
+    xs = jax.random.normal(key, (3, 12, 4), jnp.float64)  # three training sets of 12 points in R^4
+    ys = jnp.tile(jnp.arange(12) % 3, (3, 1))
+    idx = jnp.array([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]])
+    tc = F.TrainConfig(steps=100, learning_rate=1e-2)
+    model = F.relu_mlp(1, 16, 3)
+    out = measure_nets(model, (xs, ys), idx, key, 3, tc, batch=2)
+    assert out["lower"].shape == (3, 4) and out["accuracy"].shape == (3,)
+    for i in range(3):
+        # The optimal radius is each replicate's own geometry: half the gap to its own nearest other-class point.
+        _, d_other, d_same = nearest_other_class(xs[i, idx[i]], ys[i, idx[i]], xs[i], ys[i])
+        np.testing.assert_allclose(out["optimal"][i], np.maximum(d_other - d_same, 0) / 2, rtol=1e-12)
+    ok = out["correct"].astype(bool) & np.isfinite(out["upper"])
+    assert np.all(out["lower"][ok] <= out["upper"][ok] * (1 + 1e-9))
+    with pytest.raises(ValueError, match="per-network data"):
+        measure_nets(model, (xs, ys), idx[:2], key, 3, tc)
