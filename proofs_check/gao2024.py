@@ -1130,7 +1130,7 @@ def compression_predicts_robustness(cfg: RealDataConfig, key, ctx: Run) -> Outco
 )
 def real_data_gap(cfg: RealDataConfig, key, ctx: Run) -> Outcome:
     level = 1 - ALPHA / (3 * len(cfg.datasets) * len(cfg.models))
-    checks, table, series, skipped, headline = [], [], {}, [], None
+    checks, table, panels, skipped, headline = [], [], [], [], None
     for name in cfg.datasets:
         for m, kind in enumerate(cfg.models):
             if kind == "cnn" and name == "mnist1d":
@@ -1166,8 +1166,7 @@ def real_data_gap(cfg: RealDataConfig, key, ctx: Run) -> Outcome:
                               "lower_over_optimal": float(np.mean(lo)) if lo.size else None,
                               "upper_over_optimal": float(np.mean(up)) if up.size else None,
                               "mean_compression": float(np.mean(outs[d]["compression"]))})
-            if not series:
-                series = _gap_series(f"Trained ReLU MLPs on {name}", "d", grid, lower, upper, fits)
+            panels.append(_gap_series(f"Trained ReLU {kind.upper()}s on {name}", "d", grid, lower, upper, fits))
             if headline is None and "attack upper" in fits:
                 headline = fits["attack upper"]
     return Outcome(
@@ -1177,7 +1176,7 @@ def real_data_gap(cfg: RealDataConfig, key, ctx: Run) -> Outcome:
         expected="<= -0.5", ci_low=headline.low if headline else float("nan"),
         ci_high=headline.high if headline else float("nan"), level=level,
         n_trials=cfg.trials * sum(len(_cells(cfg, n)) for n in cfg.datasets), checks=checks, table=table,
-        series=series,
+        series={"panels": panels} if len(panels) > 1 else (panels[0] if panels else {}),
         caveats=([f"{', '.join(sorted(set(skipped)))} not prepared on this machine: skipped."] if skipped else [])
         + ["Resizing an image does not change how many degrees of freedom the data have: upsampled digits live in a "
            "64-dimensional subspace, so a √d law is not expected from upsampling alone; downsampling (d < 64) "

@@ -45,6 +45,13 @@ def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
     if s.get("loglog"):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        xs = sorted({float(x) for ln in s["lines"] for x in ln["x"]})
+        if not s.get("scatter") and len(xs) <= 12:
+            # A sweep over a few d: label the d's themselves (log minor labels overlap on one or two decades).
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xticks(xs, [f"{x:g}" for x in xs])
+            ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(s.get("xlabel", ""))
     ax.set_ylabel(s.get("ylabel", ""))
     ax.set_title(title, fontsize=10)
