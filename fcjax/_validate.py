@@ -102,7 +102,7 @@ def check_labels(y: Any, name: str, shape: tuple[int, ...], *, classes: int | No
         y = jnp.asarray(int(y))
     elif not hasattr(y, "shape") or not hasattr(y, "dtype"):
         what = "an integer or an integer array of labels" if scalar else "an integer array of labels"
-        raise TypeError(f"{name} must be {what}, got {type(y).__name__} {y!r}")
+        raise TypeError(f"{name} must be {what}, got {type(y).__name__}")
     if not jnp.issubdtype(y.dtype, jnp.integer):
         raise TypeError(f"{name} must have an integer dtype (class labels), got {y.dtype}")
     if y.shape != tuple(shape) and not (scalar and y.shape == ()):

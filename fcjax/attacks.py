@@ -165,14 +165,14 @@ def _check_common(logits_fn: Any, params: Params, x: Any, y: Any, clip: Any) -> 
     check_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (n, *input_shape) with at least 2 dimensions, got shape {x.shape}")
-    x, y = jnp.asarray(x), check_labels(y, "y", x.shape[:1])
+    x = jnp.asarray(x)
     out = jax.eval_shape(logits_fn, params, x)
     if getattr(out, "ndim", None) != 2 or out.shape[0] != x.shape[0] or out.shape[1] < 2:
         raise ValueError(f"logits_fn(params, x) must return logits of shape ({x.shape[0]}, k) with k >= 2, got "
                          f"{getattr(out, 'shape', type(out).__name__)}")
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"logits_fn(params, x) must return floating logits, got {out.dtype}")
-    check_labels(y, "y", x.shape[:1], classes=out.shape[1])
+    y = check_labels(y, "y", x.shape[:1], classes=out.shape[1])
     if clip is not None:
         if not isinstance(clip, tuple | list) or len(clip) != 2:
             raise TypeError(f"clip must be None or a pair (lo, hi) of floats, got {clip!r}")

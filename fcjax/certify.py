@@ -470,8 +470,8 @@ def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
 
     ``f_y - f_j`` is Lipschitz with constant ``||w_y - w_j|| prod_{l<L} ||W_l||_2`` (ReLU is 1-Lipschitz; Szegedy
     et al. 2014, sec. 4.3), so no perturbation shorter than this ratio reaches ``f_y = f_j``. Spectral norms are
-    exact (SVD) and inflated by their rounding error. 0 where ``x`` is not classified as ``y`` (ties included);
-    ``inf`` where all margins are constant and positive. Exact for a single affine layer.
+    guaranteed upper bounds from matrix products (:func:`spectral_norm_bound`). 0 where ``x`` is not classified as
+    ``y`` (ties included); ``inf`` where all margins are constant and positive. Exact for a single affine layer.
 
     Args:
       layers: ``[(W_1, b_1), ..., (W_L, b_L)]``, ``W_l`` of shape ``(out, in)``, ReLU between layers.
@@ -577,8 +577,10 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
       method: ``"crown"``, ``"ibp"`` or ``"lipschitz"``.
       upper: optional upper bound(s) on the minimal perturbation, ``>= 0``, ``inf`` meaning none.
       steps: bisection steps.
-      batch_size: samples per vectorised block (blocks run one after another); ``None``: all at once. The
-        result does not depend on it.
+      batch_size: samples per vectorised block (blocks run one after another); ``None``: all at once. Each
+        block is a program of another width, so where a bound is tight at a bisection midpoint, rounding can
+        decide it differently: results may differ by one bisection step (``2^-steps`` of the bracket), never in
+        soundness. Fix it (as ``proofs_check`` does) where results must be reproducible across machines.
 
     Returns:
       ``()`` or ``(n,)`` certified radii.

@@ -42,7 +42,7 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     ``data`` is a fixed training set ``(x, y)``, a function of a key returning one (a fresh draw per network), or
     one training set per network, ``(x, y)`` of shapes ``(nets, n, d)`` and ``(nets, n)`` with ``eval_idx`` of shape
     ``(nets, m)``: then every network is an independent replicate of the whole experiment (data, points, network).
-    Returns NumPy arrays with leading axes ``(nets, m)`` (``m = len(eval_idx)``): ``lower``, ``upper``,
+    Returns NumPy arrays with leading axes ``(nets, m)`` (``m``: evaluation points per network): ``lower``, ``upper``,
     ``optimal``, ``compression``, ``correct`` (the network's label at the point is ``y``), and per network
     ``accuracy`` and ``steps_run`` of shape ``(nets,)``. ``certify_mb`` bounds the certificate's working set
     (``batch`` networks at a time, each certifying as many points at once as fit); ``None``: all points at once.
@@ -50,7 +50,10 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     to_layers = layers_of(model)
     attack_items = tuple(sorted((attack or {}).items()))
 
-    per_network = not callable(data) and jnp.ndim(eval_idx) == 2
+    per_network = not callable(data) and jnp.ndim(data[0]) == 3
+    if jnp.ndim(eval_idx) != (2 if per_network else 1):
+        raise ValueError(f"eval_idx must be {'(nets, m) for per-network' if per_network else '(m,) for shared'} "
+                         f"data, got shape {jnp.shape(eval_idx)}")
     if per_network and not (data[0].shape[0] == data[1].shape[0] == eval_idx.shape[0] == nets):
         raise ValueError(f"per-network data and eval_idx must have {nets} rows, got {data[0].shape}, "
                          f"{data[1].shape} and {eval_idx.shape}")

@@ -495,9 +495,13 @@ def test_blocks_of_samples_give_the_same_radii(method):
     y = jnp.argmax(C.logits(layers, xs), axis=1)
     upper = jnp.where(jnp.arange(7) % 2 == 0, jnp.inf, 2 * C.lipschitz_radius(layers, xs, y))  # both brackets
     whole = np.asarray(C.certified_radius(layers, xs, y, method=method, upper=upper))
+    # A block is a program of another width: where a bound is tight at a midpoint, rounding may decide one of the
+    # 20 bisection steps the other way (seen: 2^-20 relative on a one-layer net), so one step of the bracket is allowed.
+    bracket = np.where(np.isfinite(upper), upper, 2 * whole)
     for size in (1, 3, 7, 100):
         blocks = np.asarray(C.certified_radius(layers, xs, y, method=method, upper=upper, batch_size=size))
-        np.testing.assert_allclose(blocks, whole, rtol=1e-12, err_msg=f"batch_size={size}")
+        np.testing.assert_array_less(np.abs(blocks - whole), 1.01 * 2.0**-20 * bracket + 1e-15,
+                                     err_msg=f"batch_size={size}")
     assert np.all(whole > 0)
 
 

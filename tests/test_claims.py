@@ -29,7 +29,8 @@ HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
 FIXED = [c for c in HOLDING if c not in BY_REPRODUCE]
 # Fresh seeds test the error rate, not the code: the slow job runs them all. (compression_predicts_robustness was
 # left out while its quick form was underpowered, ~1 fresh seed in 10 failing on MNIST-1D; it now trains the full
-# form's networks, 8 x 64 points per cell: 13 fresh seeds gave MNIST-1D lower limits 0.10-0.31, see the claim.)
+# form's networks as 16 independent replicates x 64 points per cell: fresh seeds 1, 2, 3, 16 gave MNIST-1D lower
+# limits 0.165-0.189, see the claim.)
 FRESH = [pytest.param(c, marks=pytest.mark.slow) for c in HOLDING]
 
 

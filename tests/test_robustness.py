@@ -127,3 +127,5 @@ def test_measure_nets_replicates_use_their_own_data():
     assert np.all(out["lower"][ok] <= out["upper"][ok] * (1 + 1e-9))
     with pytest.raises(ValueError, match="per-network data"):
         measure_nets(model, (xs, ys), idx[:2], key, 3, tc)
+    with pytest.raises(ValueError, match="eval_idx must be"):
+        measure_nets(model, (xs, ys), idx[0], key, 3, tc)
