@@ -191,7 +191,7 @@ class LayerClassifier:
 
 def _check_data(x: Any, y: Any, classes: int) -> None:
     check_array(x, "x", ndim=2, min_size={0: 1, 1: 1})
-    check_labels(y, "y", x.shape[:1], classes=classes)  # classes: config.classes
+    check_labels(y, "y", x.shape[:1], classes=classes)
 
 
 def _check_train(key: Any, x: Any, y: Any, config: Any) -> jax.Array:

@@ -1183,7 +1183,7 @@ def real_data_gap(cfg: RealDataConfig, key, ctx: Run) -> Outcome:
         expected="<= -0.5", ci_low=headline.low if headline else float("nan"),
         ci_high=headline.high if headline else float("nan"), level=level,
         n_trials=cfg.trials * sum(len(_cells(cfg, n)) for n in cfg.datasets), checks=checks, table=table,
-        series={"panels": panels} if len(panels) > 1 else (panels[0] if panels else {}),
+        series={"panels": panels} if panels else {},
         caveats=([f"{', '.join(sorted(set(skipped)))} not prepared on this machine: skipped."] if skipped else [])
         + ["Resizing an image does not change how many degrees of freedom the data have: upsampled digits live in a "
            "64-dimensional subspace, so a √d law is not expected from upsampling alone; downsampling (d < 64) "
