@@ -4,6 +4,7 @@ The numerical core is pure: every random draw takes a ``jax.random`` key, nothin
 claims live in ``proofs_check``; the ``fcjax`` command drives them.
 """
 
+from . import decide as decide
 from .attacks import AttackResult as AttackResult
 from .attacks import deepfool as deepfool
 from .attacks import fgsm as fgsm
@@ -158,6 +159,7 @@ __all__ = [
     "damage",
     "deepfool",
     "device_summary",
+    "decide",
     "dual_direction",
     "fgsm",
     "fgsm_accuracy",

@@ -234,13 +234,31 @@ def loglog_slope(x: Sequence[float], samples: Sequence[Any], key: jax.Array, *, 
     return SlopeFit(slope, float(low), float(high), intercept, tuple(xs.tolist()), tuple(centers.tolist()), level)
 
 
+PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
+OUTCOMES = (PASS, FAIL, UNDECIDED)
+
+
 @dataclasses.dataclass
 class Check:
-    """One named condition inside a verdict, with the numbers that decided it."""
+    """One named condition inside a verdict, with the numbers that decided it.
+
+    ``outcome`` is ``"pass"``, ``"fail"`` or ``"undecided"`` (see :mod:`fcjax.decide`); a check built from
+    ``passed`` alone is deterministic (an identity, a bound on every trial) and two-valued. ``passed`` is always
+    ``outcome == "pass"``; ``resolution`` says what would decide an undecided check.
+    """
 
     name: str
     passed: bool
     detail: str
+    outcome: str = ""
+    resolution: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            self.outcome = PASS if self.passed else FAIL
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+        self.passed = self.outcome == PASS
 
 
 def _unjson(v: Any) -> Any:
@@ -278,10 +296,12 @@ Real = float | np.floating  # NumPy scalars are accepted and written out as plai
 
 @dataclasses.dataclass
 class Verdict:
-    """The outcome of one claim: its statistic, interval, prediction, pass/fail and full provenance.
+    """The outcome of one claim: its statistic, interval, prediction, outcome and full provenance.
 
-    ``table`` holds the per-grid-point measurements, ``checks`` the conditions that decided ``passed``,
-    ``series`` the data of its figure (optional) and ``caveats`` what a reader must know.
+    ``outcome`` is ``"pass"``, ``"fail"`` or ``"undecided"`` (FAIL if any check fails, else UNDECIDED if any is
+    undecided); ``passed`` (kept for compatibility) is ``outcome == "pass"``, and ``resolution`` collects what
+    would decide the undecided checks. ``table`` holds the per-grid-point measurements, ``checks`` the conditions
+    that decided it, ``series`` the data of its figure (optional) and ``caveats`` what a reader must know.
     """
 
     claim: str
@@ -306,6 +326,15 @@ class Verdict:
     table: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     series: dict[str, Any] = dataclasses.field(default_factory=dict)
     caveats: list[str] = dataclasses.field(default_factory=list)
+    outcome: str = ""
+    resolution: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            self.outcome = PASS if self.passed else FAIL
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+        self.passed = self.outcome == PASS
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (non-finite floats become strings)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -11,6 +12,7 @@ import jax
 import numpy as np
 import scipy.stats as st
 
+from fcjax.decide import PASS, combine, interval_check
 from fcjax.stats import Check, SlopeFit, mean_ci
 
 from .context import Run
@@ -33,38 +35,40 @@ def sweep(cfg: SweepConfig, key: jax.Array, ctx: Run, fn: Callable[..., dict],
     return out
 
 
-def rising(ds: Sequence[int], samples: Sequence[np.ndarray], alpha: float) -> tuple[bool, list[str]]:
-    """One-sided Welch tests that the mean rises between consecutive grid points, each at level ``alpha``."""
+# Margins, declared before any data (see fcjax.decide): 10 % of the effect each check distinguishes.
+# A slope claim's effect is the paper's exponent ½ (d-free vs √d), so slopes get 0.05; a convergence order's effect
+# is one order (O(ε²) vs O(ε)), so orders get 0.1.
+SLOPE_MARGIN = 0.05
+ORDER_MARGIN = 0.1
+
+
+def rising(name: str, ds: Sequence[int], samples: Sequence[np.ndarray], alpha: float) -> Check:
+    """"The mean rises with d": one-sided Welch intervals of each consecutive difference at level ``1 - alpha``.
+
+    A sign claim (the papers give no effect size for the rise), so the threshold is 0: PASS when every difference
+    is significantly positive, FAIL when one is significantly negative, UNDECIDED otherwise."""
     z = st.norm.ppf(1 - alpha)
-    ok, notes = True, []
-    for (d0, a), (d1, b) in zip(zip(ds, samples, strict=True), list(zip(ds, samples, strict=True))[1:],
-                                strict=False):
+    outs, notes, res = [], [], []
+    pairs = list(zip(ds, samples, strict=True))
+    for (d0, a), (d1, b) in itertools.pairwise(pairs):
         diff = float(np.mean(b) - np.mean(a))
         se = math.sqrt(np.var(a, ddof=1) / a.size + np.var(b, ddof=1) / b.size)
-        low = diff - z * se
-        ok &= low > 0
-        notes.append(f"d {d0}->{d1}: +{diff:.4f} (lower bound {low:.4f})")
-    return bool(ok), notes
+        c = interval_check(f"d {d0}->{d1}", diff, diff - z * se, diff + z * se, at_least=0.0)
+        outs.append(c.outcome)
+        notes.append(f"d {d0}->{d1}: {diff:+.4f} [{diff - z * se:.4f}, {diff + z * se:.4f}] {c.outcome}")
+        if c.resolution:
+            res.append(f"d {d0}->{d1} {c.resolution}")
+    outcome = combine(outs)
+    return Check(name, outcome == PASS, "; ".join(notes), outcome=outcome, resolution="; ".join(res))
 
 
-def slope_check(name: str, fit: SlopeFit, *, contains: float | None = None, not_above: float | None = None,
-                not_below: float | None = None) -> Check:
-    """A check on a fitted log-log slope's interval; each condition fails only when the data refute it.
-
-    ``contains``: the interval contains the value. ``not_above``: the slope is not significantly above the value
-    (lower limit <= value). ``not_below``: not significantly below it (upper limit >= value).
-    """
-    conds = []
-    if contains is not None:
-        conds.append((fit.low <= contains <= fit.high, f"contains {contains:g}"))
-    if not_above is not None:
-        conds.append((fit.low <= not_above, f"lower limit <= {not_above:g} (not significantly above it)"))
-    if not_below is not None:
-        conds.append((fit.high >= not_below, f"upper limit >= {not_below:g} (not significantly below it)"))
-    passed = all(c for c, _ in conds)
-    detail = (f"slope {fit.slope:.3f}, {fit.level:.2%} CI [{fit.low:.3f}, {fit.high:.3f}]; required: "
-              + " and ".join(t for _, t in conds))
-    return Check(name, passed, detail)
+def slope_check(name: str, fit: SlopeFit, *, equals: float | None = None, at_most: float | None = None,
+                at_least: float | None = None, margin: float = SLOPE_MARGIN, why: str = "",
+                what: str = "trials") -> Check:
+    """A three-valued check on a fitted log-log slope's interval (:func:`fcjax.decide.interval_check`); the margin
+    defaults to :data:`SLOPE_MARGIN`."""
+    return interval_check(name, fit.slope, fit.low, fit.high, equals=equals, at_most=at_most, at_least=at_least,
+                          margin=margin, why=why or "slope", what=what, level=fit.level)
 
 
 def line(label: str, x: Sequence[float], y: Sequence[float], low: Sequence[float] | None = None,
@@ -97,14 +101,73 @@ def trial_slopes(eps: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (ly - ly.mean(axis=1, keepdims=True)) @ lx / (lx @ lx)
 
 
-def order_check(name: str, eps: np.ndarray, values: np.ndarray, order: float, level: float):
-    """Like a convergence-order test: |mean slope − order| within its CI half-width plus the truncation error, the
-    latter estimated by the change of slope between the small-ε and the large-ε halves of the grid."""
+def order_check(name: str, eps: np.ndarray, values: np.ndarray, order: float, level: float,
+                margin: float = ORDER_MARGIN, what: str = "trials"):
+    """A convergence-order test: the interval is the mean slope's CI widened by the truncation error (the change
+    of slope between the small-ε and the large-ε halves of the grid), decided as ``slope = order`` within
+    ``margin`` (:data:`ORDER_MARGIN`: a tenth of the one order that separates O(ε²) from O(ε))."""
     half = len(eps) // 2
     est = mean_ci(trial_slopes(eps, values), level)
     lo = float(np.mean(trial_slopes(eps[: half + 1], values[:, : half + 1])))
     hi = float(np.mean(trial_slopes(eps[half:], values[:, half:])))
     trunc, width = abs(lo - hi), (est.high - est.low) / 2
-    ok = abs(est.value - order) <= width + trunc
-    return est, Check(name, bool(ok), f"mean slope {est.value:.4f} ± {width:.4f} (CI) ± {trunc:.4f} (truncation: "
-                                      f"halves {lo:.4f} / {hi:.4f}); predicted {order}")
+    check = interval_check(name, est.value, est.low - trunc, est.high + trunc, equals=order, margin=margin,
+                           why=f"CI ± {width:.4f}, truncation ± {trunc:.4f} (halves {lo:.4f} / {hi:.4f})",
+                           what=what, level=level)
+    return est, check
+
+
+# Laws: a tenth of the Kolmogorov distance between the law and its rival with one more degree of freedom (χ₁ vs χ₂:
+# 0.30; Beta(½, ·) vs Beta(1, ·): 0.27-0.30), so a law within 0.03 of the prediction is the predicted one.
+LAW_MARGIN = 0.03
+
+
+def all_of(name: str, checks: Sequence[Check], empty: str = "no cell could decide it") -> Check:
+    """One check that holds the outcome of several (FAIL if any fails, else UNDECIDED if any is undecided); the
+    detail lists the cells that did not pass (or, if all passed, how many did)."""
+    if not checks:
+        return Check(name, False, empty, outcome="undecided", resolution=empty)
+    outcome = combine(c.outcome for c in checks)
+    bad = [c for c in checks if c.outcome != PASS]
+    detail = ("; ".join(f"{c.name}: {c.outcome.upper()} {c.detail}" for c in bad) if bad
+              else f"all {len(checks)} pass; e.g. {checks[-1].name}: {checks[-1].detail}")
+    res = "; ".join(f"{c.name}: {c.resolution}" for c in bad if c.resolution)
+    return Check(name, outcome == PASS, detail, outcome=outcome, resolution=res)
+
+
+def cp_upper_at_zero(n: int, level: float) -> float:
+    """The smallest Clopper-Pearson upper limit ``n`` trials can give (no event): a rate bound below it cannot be
+    confirmed at this ``n`` whatever the data, which is known before the data are drawn."""
+    return float(1 - ((1 - level) / 2) ** (1 / n))
+
+
+def sandwich_slope_check(name: str, lower: SlopeFit | None, upper: SlopeFit | None, *, at_most: float,
+                         margin: float = SLOPE_MARGIN, what: str = "networks") -> Check:
+    """Decide "the true ratio's slope is <= ``at_most``" from fits of a lower and an upper bound on it.
+
+    ``lower(d) <= true(d) <= upper(d)`` at every d, so the upper bound falling at least as fast as the prediction
+    confirms it (PASS: upper's CI <= ``at_most + margin``), and the lower bound falling significantly slower refutes
+    it (FAIL: lower's CI > ``at_most + margin``); otherwise the sandwich straddles and the check is UNDECIDED, with
+    the resolution saying which bound must tighten. Exact values, where computed, enter both fits."""
+    t = at_most + margin
+    up = None if upper is None else interval_check("upper", upper.slope, upper.low, upper.high, at_most=at_most,
+                                                  margin=margin, what=what)
+    lo = None if lower is None else interval_check("lower", lower.slope, lower.low, lower.high, at_most=at_most,
+                                                  margin=margin, what=what)
+    fmt = lambda f: "none" if f is None else f"{f.slope:.3f} [{f.low:.3f}, {f.high:.3f}]"
+    detail = f"slope of the lower bound {fmt(lower)}, of the upper bound {fmt(upper)}; threshold {t:g}"
+    if up is not None and up.outcome == PASS:
+        return Check(name, True, f"{detail}: the upper bound confirms it", outcome=PASS)
+    if lo is not None and lo.outcome == "fail":
+        return Check(name, False, f"{detail}: the lower bound refutes it", outcome="fail")
+    need = []
+    if up is not None and up.resolution:
+        need.append(f"upper bound {up.resolution}")
+    if upper is not None and upper.low > t:
+        need.append("a tighter upper bound (stronger attack or exact values): its slope is above the threshold")
+    if lower is not None and lower.high <= t:
+        need.append("a tighter lower bound (certificate or exact values): its slope is below the threshold")
+    if lo is not None and lo.resolution:
+        need.append(f"lower bound {lo.resolution}")
+    return Check(name, False, f"{detail}: the sandwich straddles it", outcome="undecided",
+                 resolution="; ".join(need) or "tighter bounds")

@@ -5,8 +5,9 @@ kill (``--fresh`` deletes what is stored for each configuration it runs, then st
 process runs the same command with ``--coordinator``, ``--num-processes`` and ``--process-id``
 (``jax.distributed``); process 0 writes the files.
 
-Exit codes: ``check`` 0 when the verdict passes, 1 when it fails; ``reproduce`` 0 once the report is written (a
-refuted claim is a finding, shown in the report), or 1 with ``--strict`` when any verdict fails; 2 bad usage.
+Exit codes: ``check`` 0 when the verdict passes, 1 when it fails, 3 when it is undecided; ``reproduce`` 0 once the
+report is written (a refuted claim is a finding, shown in the report), or with ``--strict`` 1 when any verdict fails
+(else 3 when any is undecided); 2 bad usage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fcjax.decide import combine
 from fcjax.stats import Verdict
 
 from .registry import PAPER_MODULES, all_claims, get_claim
@@ -74,9 +76,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _summary(v: Verdict) -> str:
     ci = "" if v.ci_low != v.ci_low else f" [{v.ci_low:.4g}, {v.ci_high:.4g}]"
-    lines = [f"{'PASS' if v.passed else 'FAIL'}  {v.claim}  {v.statistic_name} = {v.statistic:.4g}{ci}  "
+    lines = [f"{v.outcome.upper()}  {v.claim}  {v.statistic_name} = {v.statistic:.4g}{ci}  "
              f"(expected {v.expected}; seed {v.seed}, {v.seconds:.1f} s, {v.device})"]
-    lines += [f"    [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in v.checks]
+    marks = {"pass": "ok", "fail": "FAIL", "undecided": "undecided"}
+    for c in v.checks:
+        lines.append(f"    [{marks[c.outcome]}] {c.name}: {c.detail}")
+        if c.resolution:
+            lines.append(f"        to decide: {c.resolution}")
     return "\n".join(lines)
 
 
@@ -147,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None and _writer():
         paths = report.write_report(out, verdicts, header)
         if not args.json:
-            n_pass = sum(v.passed for v in verdicts)
-            print(f"{n_pass} of {len(verdicts)} claims pass; wrote {paths['report']} and {paths['results']}",
-                  file=sys.stderr)
+            print(f"{report.counts(verdicts)}; wrote {paths['report']} and {paths['results']}", file=sys.stderr)
     if args.json:
         print(verdicts[0].to_json() if args.command == "check" else
               json.dumps([v.to_dict() for v in verdicts], allow_nan=False))
@@ -157,7 +161,15 @@ def main(argv: list[str] | None = None) -> int:
         print(_summary(verdicts[0]))
     if args.command == "reproduce" and not args.strict:
         return 0
-    return 0 if all(v.passed for v in verdicts) else 1
+    return exit_code(verdicts)
+
+
+EXIT = {"pass": 0, "fail": 1, "undecided": 3}
+
+
+def exit_code(verdicts: list[Verdict]) -> int:
+    """1 if any verdict fails, else 3 if any is undecided, else 0."""
+    return EXIT[combine(v.outcome for v in verdicts)]
 
 
 if __name__ == "__main__":

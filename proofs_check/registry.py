@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from fcjax._validate import check_dim, check_int
+from fcjax.decide import PASS, UNDECIDED, combine
 from fcjax.stats import Check
 
 PAPER_MODULES = {"gao2024": "proofs_check.gao2024", "simon_gabriel2019": "proofs_check.simon_gabriel2019",
@@ -71,9 +72,12 @@ class SweepConfig(ClaimConfig):
 
 @dataclasses.dataclass
 class Outcome:
-    """What a claim function measured; the runner adds the provenance to make a Verdict."""
+    """What a claim function measured; the runner adds the provenance to make a Verdict.
 
-    passed: bool
+    The claim's outcome is decided by its checks (:func:`fcjax.decide.combine`: FAIL if any fails, else UNDECIDED if
+    any is undecided, else PASS); a claim without checks is UNDECIDED (nothing decided it).
+    """
+
     statistic: float
     statistic_name: str
     expected: str
@@ -85,6 +89,20 @@ class Outcome:
     table: list[dict[str, Any]]
     series: dict[str, Any] = dataclasses.field(default_factory=dict)
     caveats: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return combine(c.outcome for c in self.checks) if self.checks else UNDECIDED
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASS
+
+    @property
+    def resolution(self) -> str:
+        """What would decide the undecided checks, one clause per check."""
+        return "; ".join(f"{c.name}: {c.resolution}" for c in self.checks
+                         if c.outcome == UNDECIDED and c.resolution)
 
 
 RunFn = Callable[[Any, jax.Array, Any], Outcome]  # (config, key, proofs_check.context.Run) -> Outcome

@@ -11,7 +11,7 @@ from typing import Any
 import jax
 
 from fcjax.parallel import device_summary
-from fcjax.stats import Verdict
+from fcjax.stats import FAIL, OUTCOMES, PASS, UNDECIDED, Verdict
 
 from .store import atomic_write
 
@@ -75,7 +75,7 @@ def plot(verdict: Verdict, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.6), dpi=110, squeeze=False)
-    status = f"{verdict.claim}: {'PASS' if verdict.passed else 'FAIL'}"
+    status = f"{verdict.claim}: {verdict.outcome.upper()}"
     for ax, panel in zip(axes[0], panels, strict=True):
         _draw(ax, panel, f"{panel.get('title', s.get('title', verdict.claim))}\n{status}")
     fig.tight_layout()
@@ -89,6 +89,16 @@ def _ci(v: Verdict) -> str:
     if v.ci_low != v.ci_low:  # NaN: the claim reports a tolerance ratio, not an interval
         return "—"
     return f"[{v.ci_low:.4g}, {v.ci_high:.4g}] ({v.level:.2%})"
+
+
+def counts(verdicts: Sequence[Verdict]) -> str:
+    """"3 of 5 claims pass, 1 fails, 1 undecided"."""
+    n = {o: sum(v.outcome == o for v in verdicts) for o in OUTCOMES}
+    return f"{n[PASS]} of {len(verdicts)} claims pass, {n[FAIL]} fail, {n[UNDECIDED]} undecided"
+
+
+def _mark(outcome: str) -> str:
+    return {PASS: "pass", FAIL: "**FAIL**", UNDECIDED: "*undecided*"}[outcome]
 
 
 def _papers(verdicts: Sequence[Verdict]) -> dict[str, list[Verdict]]:
@@ -106,12 +116,10 @@ def render_markdown(verdicts: Sequence[Verdict], figures: dict[str, str], header
     for v in verdicts:
         stmt = v.statement if len(v.statement) < 140 else v.statement[:137] + "…"
         out.append(f"| {v.paper} | `{v.claim}` | {stmt} | {v.expected} | {v.statistic:.4g} ({v.statistic_name}) | "
-                   f"{_ci(v)} | **{'PASS' if v.passed else 'FAIL'}** |")
-    n_pass = sum(v.passed for v in verdicts)
-    out += ["", f"{n_pass} of {len(verdicts)} claims pass.", ""]
+                   f"{_ci(v)} | **{v.outcome.upper()}** |")
+    out += ["", f"{counts(verdicts)}.", ""]
     for paper, group in _papers(verdicts).items():
-        n_ok = sum(v.passed for v in group)
-        out += [f"## {paper}", "", f"{n_ok} of {len(group)} claims pass.", ""]
+        out += [f"## {paper}", "", f"{counts(group)}.", ""]
         out += _claim_sections(group, figures)
     return "\n".join(out)
 
@@ -119,11 +127,14 @@ def render_markdown(verdicts: Sequence[Verdict], figures: dict[str, str], header
 def _claim_sections(verdicts: Sequence[Verdict], figures: dict[str, str]) -> list[str]:
     out = []
     for v in verdicts:
-        out += [f"### `{v.claim}` — {'PASS' if v.passed else 'FAIL'}", "", f"{v.source}", "",
+        out += [f"### `{v.claim}` — {v.outcome.upper()}", "", f"{v.source}", "",
                 f"> {v.statement}", "",
                 f"seed {v.seed} · {v.n_trials} trials · {v.dtype} · {v.device} · jax {v.jax_version} · "
                 f"{v.seconds:.1f} s", "", "| check | result | evidence |", "|---|---|---|"]
-        out += [f"| {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |" for c in v.checks]
+        out += [f"| {c.name} | {_mark(c.outcome)} | {c.detail}"
+                f"{f' — to decide: {c.resolution}' if c.resolution else ''} |" for c in v.checks]
+        if v.resolution:
+            out += ["", f"To decide: {v.resolution}"]
         if v.table:
             cols = list(dict.fromkeys(k for row in v.table for k in row))
             out += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -146,6 +157,7 @@ def write_report(out_dir: Path, verdicts: Sequence[Verdict], header: str) -> dic
         if plot(v, out_dir / rel):
             figures[v.claim] = rel
     summary = {"header": header, "passed": sum(bool(v.passed) for v in verdicts), "claims": len(verdicts),
+               **{o: sum(v.outcome == o for v in verdicts) for o in (FAIL, UNDECIDED)},
                "device": device_summary(), "jax_version": jax.__version__,
                "papers": {p: [v.claim for v in g] for p, g in _papers(verdicts).items()}}
     atomic_write(out_dir / "results.json", json.dumps({"summary": summary, "verdicts": [v.to_dict() for v in verdicts]},

@@ -57,7 +57,8 @@ def run_claim(claim_id: str, *, quick: bool = False, overrides: dict[str, Any] |
     params["quick"] = quick
     verdict = Verdict(
         claim=claim.id, paper=claim.paper, statement=claim.statement, source=claim.source,
-        passed=bool(out.passed), statistic=float(out.statistic), expected=out.expected,
+        passed=out.passed, outcome=out.outcome, resolution=out.resolution, statistic=float(out.statistic),
+        expected=out.expected,
         ci_low=float(out.ci_low), ci_high=float(out.ci_high), level=float(out.level), n_trials=int(out.n_trials),
         params=params, seed=seed, seconds=time.perf_counter() - start, device=device_summary(), dtype=cfg.dtype,
         statistic_name=out.statistic_name, checks=out.checks, table=out.table, series=out.series,
