@@ -50,12 +50,15 @@ def needed_factor(value: float, low: float, high: float, thresholds: Iterable[fl
     half-width must shrink below the distance from the point estimate to the nearest straddled threshold.
 
     ``inf`` when the estimate sits on a threshold (no number of trials decides it unless the effect moves)."""
-    half = (high - low) / 2
     inside = [t for t in thresholds if low <= t <= high]
-    if not inside or half <= 0:
+    if not inside:
         return 1.0
-    gap = min(abs(value - t) for t in inside)
-    return math.inf if gap == 0 else (half / gap) ** 2
+    # the half-width on the threshold's side (intervals clipped at a bound, e.g. a distance at 0, are asymmetric)
+    factors = []
+    for t in inside:
+        half, gap = (high - value, t - value) if t >= value else (value - low, value - t)
+        factors.append(math.inf if gap <= 0 else (half / gap) ** 2)
+    return min(factors)
 
 
 def resolution_text(value: float, low: float, high: float, thresholds: Iterable[float], what: str = "trials"
@@ -64,12 +67,13 @@ def resolution_text(value: float, low: float, high: float, thresholds: Iterable[
     thresholds = [t for t in thresholds if low <= t <= high]
     if not thresholds:
         return ""
-    gap = min(abs(value - t) for t in thresholds)
-    factor = needed_factor(value, low, high, thresholds)
+    t = min(thresholds, key=lambda t: needed_factor(value, low, high, [t]))
+    factor = needed_factor(value, low, high, [t])
     if not math.isfinite(factor):
-        return f"the estimate sits on the threshold {thresholds[0]:g}: more {what} decide it only if the effect moves"
+        return f"the estimate sits on the threshold {t:g}: more {what} decide it only if the effect moves"
+    gap, half = abs(t - value), (high - value if t >= value else value - low)
     times = math.ceil(factor * 10) / 10
-    return f"needs CI half-width <= {gap:.3g} (now {(high - low) / 2:.3g}): about {times:g}x the {what}"
+    return f"needs CI half-width <= {gap:.3g} (now {half:.3g}): about {times:g}x the {what}"
 
 
 def _decide(low: float, high: float, equals: float | None, at_most: float | None, at_least: float | None,

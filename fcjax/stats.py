@@ -234,6 +234,78 @@ def loglog_slope(x: Sequence[float], samples: Sequence[Any], key: jax.Array, *, 
     return SlopeFit(slope, float(low), float(high), intercept, tuple(xs.tolist()), tuple(centers.tolist()), level)
 
 
+class SandwichSlope(NamedTuple):
+    """Bounds on the log-log slope of a quantity known only between a lower and an upper bound at each ``x``.
+
+    ``smin``/``smax``: the smallest and largest OLS slope any values between the bounds' statistics can have;
+    ``low``/``high``: the lower confidence limit of ``smin`` and the upper one of ``smax`` (so ``[low, high]``
+    covers the true slope at ``level``); ``lower``/``upper``: the ordinary fits of each bound, for reporting.
+    """
+
+    smin: float
+    smax: float
+    low: float
+    high: float
+    lower: SlopeFit
+    upper: SlopeFit
+    level: float
+
+
+def _sandwich_extremes(logx: np.ndarray, log_lo: np.ndarray, log_up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The OLS slope is ``sum_i w_i log y_i`` with ``w_i = (log x_i - mean) / Sxx``: it is largest with the upper
+    bound where ``w_i > 0`` and the lower where ``w_i < 0``, smallest the other way round."""
+    xc = logx - logx.mean()
+    w = xc / (xc @ xc)
+    pos = w > 0
+    smax = np.where(pos, log_up, log_lo) @ w
+    smin = np.where(pos, log_lo, log_up) @ w
+    return smin, smax
+
+
+def sandwich_slope(x: Sequence[float], lower: Sequence[Any], upper: Sequence[Any], key: jax.Array, *,
+                   level: float = 0.95, n_boot: int = 2000) -> SandwichSlope:
+    """The range of log-log slopes of a mean known only through per-trial bounds ``lower <= value <= upper``.
+
+    At each ``x_i`` the mean of the true values lies between the means of the bounds, so the OLS slope of the log
+    means lies in ``[smin, smax]`` (:func:`_sandwich_extremes`); where the bounds coincide (exact values) both
+    equal the ordinary fit. The confidence limits come from a paired bootstrap over trials (a trial's lower and
+    upper bound are resampled together), normal intervals as in :func:`loglog_slope`, one-sided at each end.
+
+    Args:
+      x: the grid, at least two distinct positive values.
+      lower, upper: per-grid-point arrays of positive per-trial bounds, paired (same length at each ``x``).
+      key: PRNG key for the resampling.
+      level: the interval's level.
+      n_boot: bootstrap replicates.
+    """
+    check_key(key)
+    level = _level(level)
+    n_boot = check_int(n_boot, "n_boot", minimum=100)
+    if len(lower) != len(upper):
+        raise ValueError(f"lower and upper must have one array per x value, got {len(lower)} and {len(upper)}")
+    k_lo, k_up, k_boot = jax.random.split(key, 3)
+    fit_lo = loglog_slope(x, lower, k_lo, level=level, n_boot=n_boot)
+    fit_up = loglog_slope(x, upper, k_up, level=level, n_boot=n_boot)
+    lo = [_samples(a, f"lower[{i}]") for i, a in enumerate(lower)]
+    up = [_samples(a, f"upper[{i}]") for i, a in enumerate(upper)]
+    for i, (a, b) in enumerate(zip(lo, up, strict=True)):
+        if a.size != b.size:
+            raise ValueError(f"lower[{i}] and upper[{i}] must be paired (one length), got {a.size} and {b.size}")
+        if np.any(a > b * (1 + 1e-9)):
+            raise ValueError(f"lower[{i}] must be <= upper[{i}] on every trial")
+    logx = np.log(np.asarray(x, dtype=np.float64))
+    smin, smax = _sandwich_extremes(logx, np.log([a.mean() for a in lo]), np.log([b.mean() for b in up]))
+    boot_lo, boot_up = np.empty((n_boot, len(lo))), np.empty((n_boot, len(lo)))
+    for i, (a, b, k) in enumerate(zip(lo, up, jax.random.split(k_boot, len(lo)), strict=True)):
+        idx = np.asarray(jax.random.randint(k, (n_boot, a.size), 0, a.size))
+        boot_lo[:, i], boot_up[:, i] = a[idx].mean(axis=1), b[idx].mean(axis=1)
+    bmin, bmax = _sandwich_extremes(logx, np.log(boot_lo), np.log(boot_up))
+    z = float(st.norm.ppf(0.5 + level / 2))
+    low = float(smin) - z * float(np.std(bmin, ddof=1))
+    high = float(smax) + z * float(np.std(bmax, ddof=1))
+    return SandwichSlope(float(smin), float(smax), low, high, fit_lo, fit_up, level)
+
+
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
 OUTCOMES = (PASS, FAIL, UNDECIDED)
 

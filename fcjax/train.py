@@ -36,6 +36,7 @@ class TrainConfig:
         adversarial augmentation), added to the loss as in Simon-Gabriel et al.'s code (:mod:`fcjax.gradients`).
       penalty_lambda: the penalty's ``λ`` (its size before the ``d^(1−1/q)`` scaling).
       penalty_q: the dual norm ``q`` of the penalised gradient (``1``: l_inf attacks).
+      weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019; ``optax.adamw``); 0: plain Adam.
     """
 
     steps: int = 500
@@ -47,6 +48,7 @@ class TrainConfig:
     penalty: str | None = None
     penalty_lambda: float = 0.0
     penalty_q: float = 1.0
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         check_int(self.steps, "steps", minimum=1)
@@ -61,6 +63,7 @@ class TrainConfig:
             raise ValueError(f"penalty must be None or one of {sorted(PENALTIES)}, got {self.penalty!r}")
         check_float(self.penalty_lambda, "penalty_lambda", low=0.0)
         check_p(self.penalty_q, "penalty_q")
+        check_float(self.weight_decay, "weight_decay", low=0.0)
 
 
 class TrainResult(NamedTuple):
@@ -97,7 +100,8 @@ def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"
     """
     init_key, batch_key = jax.random.split(key)
     params = model.init(init_key, x[:1]) if init is None else init(model, init_key, x[:1])
-    opt = optax.adam(config.learning_rate)
+    opt = (optax.adamw(config.learning_rate, weight_decay=config.weight_decay) if config.weight_decay > 0
+           else optax.adam(config.learning_rate))
 
     def loss_fn(p, xb, yb):
         loss = cross_entropy(model.apply(p, xb), yb)

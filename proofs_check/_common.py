@@ -12,8 +12,8 @@ import jax
 import numpy as np
 import scipy.stats as st
 
-from fcjax.decide import PASS, combine, interval_check
-from fcjax.stats import Check, SlopeFit, mean_ci
+from fcjax.decide import PASS, combine, interval_check, resolution_text
+from fcjax.stats import Check, SandwichSlope, SlopeFit, mean_ci
 
 from .context import Run
 from .registry import SweepConfig
@@ -114,6 +114,10 @@ def order_check(name: str, eps: np.ndarray, values: np.ndarray, order: float, le
     check = interval_check(name, est.value, est.low - trunc, est.high + trunc, equals=order, margin=margin,
                            why=f"CI ± {width:.4f}, truncation ± {trunc:.4f} (halves {lo:.4f} / {hi:.4f})",
                            what=what, level=level)
+    if check.outcome == "undecided" and trunc >= width:
+        # more trials shrink only the CI; the truncation estimate shrinks with the ε grid
+        check.resolution = (f"the truncation estimate ±{trunc:.3g} dominates the CI ±{width:.3g}: a grid of smaller ε "
+                            f"(truncation + CI + |slope - {order:g}| must fit in ±{margin:g})")
     return est, check
 
 
@@ -141,33 +145,29 @@ def cp_upper_at_zero(n: int, level: float) -> float:
     return float(1 - ((1 - level) / 2) ** (1 / n))
 
 
-def sandwich_slope_check(name: str, lower: SlopeFit | None, upper: SlopeFit | None, *, at_most: float,
-                         margin: float = SLOPE_MARGIN, what: str = "networks") -> Check:
-    """Decide "the true ratio's slope is <= ``at_most``" from fits of a lower and an upper bound on it.
+def sandwich_slope_check(name: str, fit: SandwichSlope, *, at_most: float, margin: float = SLOPE_MARGIN,
+                         what: str = "networks") -> Check:
+    """Decide "the true ratio's slope is <= ``at_most``" from per-trial lower and upper bounds on the ratio.
 
-    ``lower(d) <= true(d) <= upper(d)`` at every d, so the upper bound falling at least as fast as the prediction
-    confirms it (PASS: upper's CI <= ``at_most + margin``), and the lower bound falling significantly slower refutes
-    it (FAIL: lower's CI > ``at_most + margin``); otherwise the sandwich straddles and the check is UNDECIDED, with
-    the resolution saying which bound must tighten. Exact values, where computed, enter both fits."""
+    ``fit`` (:func:`fcjax.stats.sandwich_slope`) bounds every slope the true values can have, ``[smin, smax]``,
+    with confidence limits ``[low, high]``: PASS if ``high <= at_most + margin`` (even the most robust values the
+    bounds allow fall fast enough), FAIL if ``low > at_most + margin`` (even the least robust fall too slowly),
+    otherwise UNDECIDED: the sandwich straddles the prediction, and the resolution says which side must tighten.
+    Exact values (lower = upper) make it the ordinary slope check."""
     t = at_most + margin
-    up = None if upper is None else interval_check("upper", upper.slope, upper.low, upper.high, at_most=at_most,
-                                                  margin=margin, what=what)
-    lo = None if lower is None else interval_check("lower", lower.slope, lower.low, lower.high, at_most=at_most,
-                                                  margin=margin, what=what)
-    fmt = lambda f: "none" if f is None else f"{f.slope:.3f} [{f.low:.3f}, {f.high:.3f}]"
-    detail = f"slope of the lower bound {fmt(lower)}, of the upper bound {fmt(upper)}; threshold {t:g}"
-    if up is not None and up.outcome == PASS:
-        return Check(name, True, f"{detail}: the upper bound confirms it", outcome=PASS)
-    if lo is not None and lo.outcome == "fail":
-        return Check(name, False, f"{detail}: the lower bound refutes it", outcome="fail")
+    f = lambda s: f"{s.slope:.3f} [{s.low:.3f}, {s.high:.3f}]"
+    detail = (f"true slope within [{fit.smin:.3f}, {fit.smax:.3f}], {fit.level:.4g} CI [{fit.low:.3f}, "
+              f"{fit.high:.3f}] (lower bound's own slope {f(fit.lower)}, upper bound's {f(fit.upper)}); statement "
+              f"<= {at_most:g} with margin {margin:g}")
+    if fit.high <= t:
+        return Check(name, True, f"{detail}: confirmed", outcome=PASS)
+    if fit.low > t:
+        return Check(name, False, f"{detail}: refuted", outcome="fail")
     need = []
-    if up is not None and up.resolution:
-        need.append(f"upper bound {up.resolution}")
-    if upper is not None and upper.low > t:
-        need.append("a tighter upper bound (stronger attack or exact values): its slope is above the threshold")
-    if lower is not None and lower.high <= t:
-        need.append("a tighter lower bound (certificate or exact values): its slope is below the threshold")
-    if lo is not None and lo.resolution:
-        need.append(f"lower bound {lo.resolution}")
-    return Check(name, False, f"{detail}: the sandwich straddles it", outcome="undecided",
-                 resolution="; ".join(need) or "tighter bounds")
+    if fit.smax > t:
+        need.append(f"tighter bounds (exact values or a smaller sandwich): the bounds allow slopes up to "
+                    f"{fit.smax:.3f} > {t:g}")
+    else:
+        need.append(resolution_text(fit.smax, fit.smin, fit.high, [t], what))
+    return Check(name, False, f"{detail}: the sandwich straddles {t:g}", outcome="undecided",
+                 resolution="; ".join(need))

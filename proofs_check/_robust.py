@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcjax.certify import cnn_layers, crown_sample_bytes, mlp_layers
+from fcjax.certify import certified_radius, cnn_layers, crown_sample_bytes, mlp_layers
 from fcjax.ensembles import trial_keys
 from fcjax.models import CNN
 from fcjax.robustness import robustness
@@ -36,7 +36,8 @@ def layers_of(model: nn.Module) -> Callable[[Any, Any], list]:
 def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[[jax.Array], tuple],
                  eval_idx: jax.Array, key: jax.Array, nets: int, train_config: TrainConfig, *,
                  dtype: Any = jnp.float64, certify: str = "crown", nodes: int = 32, batch: int = 4,
-                 attack: dict[str, Any] | None = None, certify_mb: int | None = CERTIFY_MB) -> dict[str, np.ndarray]:
+                 attack: dict[str, Any] | None = None, certify_mb: int | None = CERTIFY_MB,
+                 baseline: str | None = None, keep_layers: bool = False) -> dict[str, np.ndarray]:
     """Train ``nets`` networks and measure each at its training points ``x[eval_idx]``.
 
     ``data`` is a fixed training set ``(x, y)``, a function of a key returning one (a fresh draw per network), or
@@ -46,6 +47,10 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     ``optimal``, ``compression``, ``correct`` (the network's label at the point is ``y``), and per network
     ``accuracy`` and ``steps_run`` of shape ``(nets,)``. ``certify_mb`` bounds the certificate's working set
     (``batch`` networks at a time, each certifying as many points at once as fit); ``None``: all points at once.
+    ``baseline``: a second certificate method measured on the same networks in the same program (``lower_<method>``,
+    e.g. CROWN next to BaB, so a table can say what the tighter method gained). ``keep_layers``: also return the
+    networks' layers (``W0, b0, W1, ...`` with a leading ``nets`` axis) and the evaluation points ``x_eval``,
+    ``y_eval``, for host-side exact solving (:func:`exact_cells`).
     """
     to_layers = layers_of(model)
     attack_items = tuple(sorted((attack or {}).items()))
@@ -70,8 +75,15 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
         block = None if certify_mb is None else max(1, certify_mb * 2**20 // per_sample)
         r = robustness(model.apply, params, xe, ye, reference=(x.astype(dtype), y), layers=layers,
                        certify=certify, nodes=nodes, certify_batch=block, **dict(attack_items))
-        return {"lower": r.lower, "upper": r.upper, "optimal": r.optimal, "compression": r.compression,
-                "correct": r.predicted == ye, "accuracy": res.accuracy, "steps_run": res.steps_run}
+        out = {"lower": r.lower, "upper": r.upper, "optimal": r.optimal, "compression": r.compression,
+               "correct": r.predicted == ye, "accuracy": res.accuracy, "steps_run": res.steps_run}
+        if baseline is not None:
+            out[f"lower_{baseline}"] = certified_radius(layers, xe, ye, method=baseline, upper=r.upper,
+                                                        batch_size=block)
+        if keep_layers:
+            out.update({f"{n}{i}": a for i, layer in enumerate(layers) for n, a in zip("Wb", layer, strict=True)})
+            out.update(x_eval=xe, y_eval=ye)
+        return out
 
     keys = trial_keys(key, nets)
     if per_network:
@@ -100,3 +112,39 @@ def per_net_ratio(values: np.ndarray, optimal: np.ndarray, correct: np.ndarray) 
     c = correct.astype(bool)
     ratio = np.where(c, values / optimal, 0.0)
     return ratio.sum(axis=1) / np.maximum(c.sum(axis=1), 1)
+
+
+def stored_layers(out: dict[str, np.ndarray], net: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Network ``net``'s ``[(W, b), ...]`` from :func:`measure_nets` output with ``keep_layers=True``."""
+    n = 0
+    layers = []
+    while f"W{n}" in out:
+        layers.append((out[f"W{n}"][net], out[f"b{n}"][net]))
+        n += 1
+    return layers
+
+
+def exact_cells(out: dict[str, np.ndarray], *, time_limit: float, tol: float) -> dict[str, np.ndarray]:
+    """Exact minimal l2 perturbations (:func:`fcjax.exact.exact_radius`, host side) at every correctly classified
+    evaluation point of every network, bracketed by the measured certificate and attack.
+
+    Returns ``exact_lower``, ``exact_upper`` (``nets x m``; the sound interval the solver proved, never looser
+    than the inputs' bracket), ``exact_closed`` (the interval closed to ``tol``) and ``exact_seconds``.
+    """
+    from fcjax.exact import exact_radius
+
+    nets, m = out["lower"].shape
+    lo, up = np.array(out["lower"], dtype=np.float64), np.array(out["upper"], dtype=np.float64)
+    closed = np.zeros((nets, m), bool)
+    seconds = np.zeros((nets, m))
+    for net in range(nets):
+        ok = np.asarray(out["correct"][net], bool) & np.isfinite(up[net])
+        if not ok.any():
+            continue
+        res = exact_radius(stored_layers(out, net), out["x_eval"][net][ok], out["y_eval"][net][ok],
+                           upper=up[net][ok], lower=lo[net][ok], tol=tol, time_limit=time_limit)
+        lo[net, ok] = np.maximum(lo[net, ok], np.asarray(res.lower))
+        up[net, ok] = np.minimum(up[net, ok], np.asarray(res.upper))
+        closed[net, ok] = np.asarray(res.exact)
+        seconds[net, ok] = np.asarray(res.seconds)
+    return {"exact_lower": lo, "exact_upper": up, "exact_closed": closed, "exact_seconds": seconds}

@@ -29,7 +29,7 @@ from fcjax.geometry import chernoff_union_bound, nearest_other_index, optimal_ra
 from fcjax.linear import affine_min_perturbation, pairwise_distance
 from fcjax.models import CNN, MLP, LinearNet, linear_net_affine, relu_mlp
 from fcjax.path_integral import path_integral
-from fcjax.stats import Check, clopper_pearson, ks_2samp, ks_test, loglog_slope, mean_ci, spearman, spearman_ci
+from fcjax.stats import Check, clopper_pearson, sandwich_slope, ks_2samp, ks_test, loglog_slope, mean_ci, spearman, spearman_ci
 from fcjax.train import TrainConfig, train
 
 from ._common import (
@@ -164,8 +164,9 @@ def optimal_robustness(cfg: SweepConfig, key, ctx: Run) -> Outcome:
     "gao2024.qr_law", paper=PAPER,
     statement="for Gaussian X = QR (positive diagonal): R_dd ~ χ₁, R_{d−1,d−1} ~ χ₂, R_{d−1,d} ~ N(0,1), independent",
     source="Theorem 1's proof (Bartlett decomposition) [N][D]",
-    config=SweepConfig(ds=(16, 64, 256, 1024), trials=5000),
-    quick={"ds": (8, 32, 128), "trials": 1000},
+    config=SweepConfig(ds=(16, 64, 256, 1024), trials=20000),
+    # quick: 16000 trials put the KS distances' DKW half-width at ~0.023 and E R² within the 0.1 margin
+    quick={"ds": (8, 32, 64), "trials": 16000},
 )
 def qr_law(cfg: SweepConfig, key, ctx: Run) -> Outcome:
     data = sweep(cfg, key, ctx, trials.qr_trial, lambda d: 4 * d * d * 8)
@@ -221,7 +222,7 @@ class OneHotConfig(SweepConfig):
               "optimal radius falls like d^(−1/2)",
     source="v2 Theorem 1 [R][N]; explicit construction [D]",
     config=OneHotConfig(ds=(16, 64, 256, 1024, 2048), trials=300),
-    quick={"ds": (16, 64, 256), "trials": 100},
+    quick={"ds": (16, 64, 256), "trials": 1000},  # the d-free slope's CI must fit in ±0.05
 )
 def onehot_linear_fooled(cfg: OneHotConfig, key, ctx: Run) -> Outcome:
     data = sweep(cfg, key, ctx, trials.theorem1_trial, lambda d: 6 * d * d * 8,
@@ -360,7 +361,7 @@ def two_probe_identity(cfg: TwoProbeConfig, key, ctx: Run) -> Outcome:
     statement="the compression ratio φ = R_dd/‖x_d‖ of a Gaussian matrix has φ² ~ Beta(½, (d−1)/2), so E φ² = 1/d",
     source="v2 Theorem 5's compression ratio [N]; law derived [D]",
     config=SweepConfig(ds=(4, 12, 64, 256, 1024), trials=20000),
-    quick={"ds": (4, 12, 64, 256), "trials": 2000},
+    quick={"ds": (4, 12, 64), "trials": 20000},  # DKW half-width ~0.015 within the law margin 0.03
 )
 def compression_ratio_law(cfg: SweepConfig, key, ctx: Run) -> Outcome:
     data = sweep(cfg, key, ctx, trials.qr_trial, lambda d: 4 * d * d * 8)
@@ -527,7 +528,7 @@ def path_integral_claim(cfg: PathIntegralConfig, key, ctx: Run) -> Outcome:
               "classes",
     source="abstract: robustness can be only 1/√d of the optimal [P]; Theorem 1 [N]",
     config=SweepConfig(ds=(16, 32, 64, 128, 256, 512, 1024, 2048), trials=200),
-    quick={"ds": (16, 32, 64, 128, 256), "trials": 100},
+    quick={"ds": (16, 32, 64, 128, 256), "trials": 300},
 )
 def sqrt_d_gap(cfg: SweepConfig, key, ctx: Run) -> Outcome:
     data = sweep(cfg, key, ctx, trials.exact_gap_trial, lambda d: 6 * d * d * 8)
@@ -760,6 +761,14 @@ class ProductQRConfig(SweepConfig):
 
 
 E_LOG_CHI1 = -(np.euler_gamma + math.log(2)) / 2  # E log|N(0,1)|
+# The law has no closed-form CDF, so it is sampled: 10^6 draws put the reference's DKW half-width at 0.002, a
+# negligible part of the two-sample interval (the per-trial prod_chi1 draws would double it).
+REFERENCE_DRAWS = 10**6
+
+
+def _log_prod_chi1(key: jax.Array, t: int, n: int) -> np.ndarray:
+    """``n`` draws of ``sum_{i<t} log|N_i(0,1)|``."""
+    return np.asarray(jnp.sum(jnp.log(jnp.abs(jax.random.normal(key, (n, t), jnp.float64))), axis=1))
 
 
 @register(
@@ -768,7 +777,7 @@ E_LOG_CHI1 = -(np.euler_gamma + math.log(2)) / 2  # E log|N(0,1)|
               "independent χ₁ variables",
     source="v2 Lemma 7 (QR of products of Gaussian matrices) [N]; this form is DERIVED by us [D], unverified",
     config=ProductQRConfig(ds=(16, 64, 256), trials=20000),
-    quick={"ds": (16, 64), "ts": (1, 2, 3), "trials": 2000},
+    quick={"ds": (16, 32), "ts": (1, 2, 3), "trials": 24000},  # DKW half-width ~0.017 within the law margin
     work=lambda c: c.trials * len(c.ds) * len(c.ts),
 )
 def product_qr(cfg: ProductQRConfig, key, ctx: Run) -> Outcome:
@@ -785,7 +794,8 @@ def product_qr(cfg: ProductQRConfig, key, ctx: Run) -> Outcome:
                           "ci_low": est.low, "ci_high": est.high, "E_log_predicted": t * E_LOG_CHI1,
                           "E_r_dd2": float(np.mean(r["r_dd"] ** 2))})
             cells.append(ks2_check(f"d={d}, t={t}: log R(P)_dd ~ sum of t log χ₁", np.log(r["r_dd"]),
-                                   np.log(r["prod_chi1"]), margin=LAW_MARGIN, alpha=ALPHA / m))
+                                   _log_prod_chi1(jax.random.fold_in(key, 2000 + t), t, REFERENCE_DRAWS),
+                                   margin=LAW_MARGIN, alpha=ALPHA / m))
             # one χ₁ factor more or less moves E log R by |E log χ₁| = 0.635: the margin is a tenth of that
             cells.append(interval_check(f"d={d}, t={t}: E log R(P)_dd = t·E log χ₁", est.value, est.low, est.high,
                                         equals=t * E_LOG_CHI1, margin=0.1 * abs(E_LOG_CHI1),
@@ -804,26 +814,26 @@ def product_qr(cfg: ProductQRConfig, key, ctx: Run) -> Outcome:
 
 # ===================================================================== nonlinear networks (ReLU MLPs and CNNs)
 def _gap_fits(ds, lower, upper, key, level, what):
-    """Slopes of the per-network mean ratios (lower and upper bound) over the grid, and the sandwich decision."""
-    fits = {}
-    bad = []
-    for n, (name, samples) in enumerate((("lower", lower), ("upper", upper))):
-        if any(s.size < 2 or np.any(s <= 0) for s in samples):
-            bad.append(f"{name}: fewer than 2 valid networks, or a vacuous (zero) bound, at some d")
-            continue
-        fits[name] = loglog_slope(ds, samples, jax.random.fold_in(key, n), level=level)
-    check = sandwich_slope_check(f"{what}: robustness / optimal radius falls at least like d^(-1/2)",
-                                 fits.get("lower"), fits.get("upper"), at_most=-0.5)
-    if bad:
-        check.detail += "; " + "; ".join(bad)
-    return fits, [check]
+    """The range of slopes of the per-network mean ratio that the bounds allow, and the sandwich decision."""
+    name = f"{what}: robustness / optimal radius falls at least like d^(-1/2)"
+    if any(lo.size < 2 or np.any(lo <= 0) for lo in lower):
+        return None, [Check(name, False, "fewer than 2 valid networks, or a vacuous (zero) lower bound, at some d",
+                            outcome="undecided", resolution="at least 2 valid networks with a nonzero certificate "
+                                                            "at every d")]
+    fit = sandwich_slope(ds, lower, upper, key, level=level)
+    return fit, [sandwich_slope_check(name, fit, at_most=-0.5)]
 
 
-def _gap_series(title, xlabel, ds, lower, upper, fits):
+def _gap_series(title, xlabel, ds, lower, upper, fit, exact=None):
     lines = [line(name, ds, [float(np.mean(s)) for s in samples])
-             for name, samples in (("certified lower / optimal", lower), ("attack upper / optimal", upper))]
+             for name, samples in (("lower bound / optimal", lower), ("upper bound / optimal", upper))]
+    if exact is not None:
+        lines.append(line("exact / optimal (where every sample closed)", [d for d, e in zip(ds, exact, strict=True)
+                                                                          if e is not None],
+                          [float(np.mean(e)) for e in exact if e is not None]))
+    fits = [] if fit is None else [fit_line("lower bound", fit.lower), fit_line("upper bound", fit.upper)]
     return {"title": title, "xlabel": xlabel, "ylabel": "robustness / optimal radius", "loglog": True,
-            "lines": lines, "fits": [fit_line(k, f) for k, f in fits.items()],
+            "lines": lines, "fits": fits,
             "refs": [line("d^(-1/2)", ds, [lines[1]["y"][0] * math.sqrt(ds[0] / d) for d in ds])]}
 
 
@@ -1221,11 +1231,11 @@ def real_data_gap(cfg: RealDataConfig, key, ctx: Run) -> Outcome:
                               "upper_over_optimal": float(np.mean(up)) if up.size else None,
                               "mean_compression": float(np.mean(outs[d]["compression"]))})
             panels.append(_gap_series(f"Trained ReLU {kind.upper()}s on {name}", "d", grid, lower, upper, fits))
-            if headline is None and "upper" in fits:
-                headline = fits["upper"]
+            if headline is None and fits is not None:
+                headline = fits
     return Outcome(
-        statistic=headline.slope if headline else float("nan"),
-        statistic_name=f"log-log slope of attack-upper robustness / optimal radius ({cfg.datasets[0]})",
+        statistic=headline.smax if headline else float("nan"),
+        statistic_name=f"largest log-log slope of robustness / optimal radius the bounds allow ({cfg.datasets[0]})",
         expected="<= -0.5", ci_low=headline.low if headline else float("nan"),
         ci_high=headline.high if headline else float("nan"), level=level,
         n_trials=cfg.trials * sum(len(_cells(cfg, n)) for n in cfg.datasets), checks=checks, table=table,
