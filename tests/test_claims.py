@@ -16,9 +16,18 @@ from fcjax import trials
 from fcjax.stats import Verdict
 from proofs_check import all_claims, get_claim, run_claim
 
-# Claims the data refute, or leave unresolved (fgsm_nonmonotonic: borderline), see the finding tests.
-FINDINGS = {"gao2024.trained_linear", "gao2024.sqrt_d_gap_relu", "gao2024.real_data_gap",
-            "simon_gabriel2019.after_training", "simon_gabriel2019.lp_calibration", "jiang2021.fgsm_nonmonotonic"}
+# Quick-form outcomes with seed 0 that are not PASS: findings (FAIL: the data refute the claim) and claims the quick
+# form cannot decide (UNDECIDED: the interval straddles the margin; the verdict says what would decide it). See the
+# finding tests below and the README's verdict table.
+NOT_PASS = {
+    "gao2024.trained_linear": "fail", "gao2024.sqrt_d_gap_relu": "undecided", "gao2024.real_data_gap": "fail",
+    "gao2024.sqrt_d_gap": "undecided",
+    "simon_gabriel2019.after_training": "fail", "simon_gabriel2019.lp_calibration": "undecided",
+    "simon_gabriel2019.first_order_damage": "undecided", "simon_gabriel2019.grad_norm_init": "undecided",
+    "simon_gabriel2019.penalty_equals_adv_training": "undecided",
+    "jiang2021.fractal_threshold": "undecided", "jiang2021.noise_monotonic": "undecided",
+}
+FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_nonmonotonic"}
 # Claims that train and attack many networks (a minute or two each on 2 cores), and Simon-Gabriel et al.'s and
 # Jiang et al.'s quick forms (30-60 s each), run with seed 0 in the slow job's end-to-end reproduction
 # (test_reproduce_all_quick below checks their verdicts there), so only their fresh-seed runs are listed here;
@@ -27,22 +36,24 @@ HEAVY = {"gao2024.compression_predicts_robustness"}
 BY_REPRODUCE = {c.id for c in all_claims("simon_gabriel2019")} | {c.id for c in all_claims("jiang2021")} | HEAVY
 HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
 FIXED = [c for c in HOLDING if c not in BY_REPRODUCE]
-# Fresh seeds test the error rate, not the code: the slow job runs them all. (compression_predicts_robustness was
-# left out while its quick form was underpowered, ~1 fresh seed in 10 failing on MNIST-1D; it now trains the full
-# form's networks as 16 independent replicates x 64 points per cell: fresh seeds 1, 2, 3, 16 gave MNIST-1D lower
-# limits 0.165-0.189, see the claim.)
+# Fresh seeds test the error rate, not the code: the slow job runs them all. A claim that holds must not FAIL on a
+# fresh seed (probability <= ALPHA); one whose quick form passes must pass (its power is part of its design).
 FRESH = [pytest.param(c, marks=pytest.mark.slow) for c in HOLDING]
 
 
 def _explain(v: Verdict) -> str:
-    return f"{v.claim} seed={v.seed}: " + "; ".join(f"{c.name}: {c.detail}" for c in v.checks if not c.passed)
+    return f"{v.claim} seed={v.seed} {v.outcome}: " + "; ".join(f"{c.name}: {c.outcome} {c.detail}"
+                                                              for c in v.checks if not c.passed)
 
 
 @pytest.mark.parametrize("claim_id", FIXED)
-def test_quick_claim_passes_with_fixed_seed(claim_id):
+def test_quick_claim_outcome_with_fixed_seed(claim_id):
     v = run_claim(claim_id, quick=True, seed=0)
-    assert v.passed, _explain(v)
-    assert v.checks and all(c.passed for c in v.checks)
+    assert v.outcome == NOT_PASS.get(claim_id, "pass"), _explain(v)
+    if v.outcome == "pass":
+        assert v.checks and all(c.passed for c in v.checks)
+    else:  # undecided: nothing refuted, and the verdict says what would decide it
+        assert all(c.outcome != "fail" for c in v.checks) and v.resolution, _explain(v)
 
 
 @pytest.mark.parametrize("claim_id", FRESH)
@@ -51,7 +62,9 @@ def test_quick_claim_passes_with_fresh_seed(claim_id):
     # is in the message so any failure can be replayed.
     seed = int.from_bytes(os.urandom(4), "little")
     v = run_claim(claim_id, quick=True, seed=seed)
-    assert v.passed, _explain(v)
+    assert v.outcome != "fail", _explain(v)
+    if claim_id not in NOT_PASS:
+        assert v.passed, _explain(v)
 
 
 def test_trained_linear_finding():
@@ -65,9 +78,10 @@ def test_trained_linear_finding():
     by_name = {c.name.split(":")[0]: c for c in v.checks}
     cube = [c for n, c in by_name.items() if n.startswith("x = Az")]
     gauss = [c for n, c in by_name.items() if n.startswith("Gaussian points")]
-    assert cube and all(c.passed for c in cube), _explain(v)
-    assert gauss and not any(c.passed for c in gauss)
-    assert not v.passed
+    # x = Az data: not refuted (|cos θ₁| = φ within 10 % cannot be confirmed by 8 runs either: undecided)
+    assert cube and all(c.outcome != "fail" for c in cube), _explain(v)
+    assert gauss and all(c.outcome == "fail" for c in gauss)
+    assert v.outcome == "fail"
     rows = [r for r in v.table if r["data"] == "Gaussian points" and r["steps"] == max(r["steps"] for r in v.table)]
     ratio = {r["d"]: r["geomean_ratio"] for r in rows}
     interp = {r["d"]: r["interpolating_ratio"] for r in rows}
@@ -134,7 +148,8 @@ def test_reproduce_all_quick(tmp_path):
             assert (out / figure).stat().st_size > 1000 and f"]({figure})" in report, claim_id
         assert v["device"] and v["table"], claim_id
         if claim_id not in FINDINGS:
-            assert v["passed"], f"{claim_id}: " + "; ".join(c["detail"] for c in v["checks"] if not c["passed"])
+            assert v["outcome"] == NOT_PASS.get(claim_id, "pass"), \
+                f"{claim_id}: " + "; ".join(c["detail"] for c in v["checks"] if not c["passed"])
     for paper in ("simon_gabriel2019", "jiang2021"):
         seconds = sum(verdicts[c.id]["seconds"] for c in all_claims(paper))
         assert seconds < 300, f"{paper} --quick took {seconds:.0f} s of claims; issues 4 and 5 ask for < 5 minutes"
@@ -157,7 +172,7 @@ def test_after_training_finding():
     v = run_claim("simon_gabriel2019.after_training", quick=True, seed=0)
     assert v.checks[0].passed, _explain(v)
     assert 0 < v.statistic < 0.5
-    assert not all(c.passed for c in v.checks[1:]) and not v.passed
+    assert any(c.outcome == "fail" for c in v.checks[1:]) and v.outcome == "fail"
 
 
 @pytest.mark.slow
@@ -169,7 +184,8 @@ def test_lp_calibration_finding():
     mlp = [c for c in v.checks if c.name.startswith("mlp/")]
     avg = {c.name.split(":")[1].split(" damage")[0].strip(): c for c in v.checks if c.name.startswith("avgpool/")}
     assert mlp and all(c.passed for c in mlp), _explain(v)
-    assert not avg["l_1.33"].passed and not v.passed
+    # the drift (slope 0.046 [0.015, 0.077]) straddles the d-free margin ±0.05: undecided, no longer FAIL
+    assert avg["l_1.33"].outcome == "undecided" and v.outcome == "undecided"
 
 
 def test_verdict_schema_and_reproducibility():
@@ -210,7 +226,7 @@ def test_unknown_claim():
 def test_qr_law_detects_a_wrong_law(monkeypatch):
     real = trials.qr_trial
     monkeypatch.setattr(trials, "qr_trial", lambda key, d, **kw: {**(o := real(key, d, **kw)), "r_dd": o["r_dd"] * 1.2})
-    assert not run_claim("gao2024.qr_law", quick=True, seed=0).passed
+    assert run_claim("gao2024.qr_law", quick=True, seed=0).outcome == "fail"
 
 
 def test_onehot_detects_a_growing_perturbation(monkeypatch):
@@ -222,16 +238,16 @@ def test_onehot_detects_a_growing_perturbation(monkeypatch):
 
     monkeypatch.setattr(trials, "theorem1_trial", grown)
     v = run_claim("gao2024.onehot_linear_fooled", quick=True, seed=0)
-    failed = {c.name for c in v.checks if not c.passed}
+    failed = {c.name for c in v.checks if c.outcome == "fail"}
     assert "mean ‖e‖ does not grow with d" in failed
-    assert "‖e‖/optimal radius falls at least like d^(-1/2)" in failed
+    assert "‖e‖/optimal radius falls at least like d^(-1/2)" in failed and v.outcome == "fail"
 
 
 def test_compression_law_detects_a_wrong_exponent(monkeypatch):
     real = trials.qr_trial
     monkeypatch.setattr(trials, "qr_trial", lambda key, d, **kw: {**(o := real(key, d, **kw)),
                                                                    "phi": o["phi"] * np.float64(d) ** 0.1})
-    assert not run_claim("gao2024.compression_ratio_law", quick=True, seed=0).passed
+    assert run_claim("gao2024.compression_ratio_law", quick=True, seed=0).outcome == "fail"
 
 
 @pytest.mark.slow

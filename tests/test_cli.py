@@ -35,8 +35,9 @@ def test_check_json_and_exit_code(capsys, tmp_path):
     code = cli.main(["check", "gao2024.qr_law", "--quick", "--trials", "200", "--d", "8,16", "--json",
                      "--out", str(tmp_path)])
     v = json.loads(capsys.readouterr().out)
-    assert code == (0 if v["passed"] else 1)
-    for k in ("claim", "passed", "statistic", "expected", "ci_low", "ci_high", "n_trials", "params", "seed",
+    assert code == {"pass": 0, "fail": 1, "undecided": 3}[v["outcome"]]
+    assert v["passed"] == (v["outcome"] == "pass")
+    for k in ("claim", "passed", "outcome", "resolution", "statistic", "expected", "ci_low", "ci_high", "n_trials", "params", "seed",
               "seconds", "device"):
         assert k in v
     assert v["params"]["ds"] == [8, 16] and v["n_trials"] == 400
@@ -51,6 +52,13 @@ def test_failing_verdict_exits_1(monkeypatch, capsys):
     monkeypatch.setattr(trials, "qr_trial", lambda key, d, **kw: {**(o := real(key, d, **kw)), "r_pp": o["r_pp"] * 2})
     assert cli.main(["check", "gao2024.qr_law", "--quick", "--quiet"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_undecided_verdict_exits_3(capsys):
+    """The issue's case: 3 trials at d = 16, 18 gave PASS with a slope CI of [-28, 23]; now it is UNDECIDED."""
+    assert cli.main(["check", "gao2024.sqrt_d_gap", "--d", "16,18", "--trials", "3", "--quiet"]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("UNDECIDED") and "to decide: needs CI half-width" in out
 
 
 def test_reproduce_strict_exits_1_on_a_failing_verdict(monkeypatch, tmp_path):
@@ -68,7 +76,7 @@ def test_set_overrides_nested_settings(capsys):
     code = cli.main(["check", "gao2024.product_qr", "--quick", "--json", "--set", "ts=[1]", "--set", "ds=[8]",
                      "--trials", "300"])
     v = json.loads(capsys.readouterr().out)
-    assert v["params"]["ts"] == [1] and v["params"]["ds"] == [8] and code in (0, 1)
+    assert v["params"]["ts"] == [1] and v["params"]["ds"] == [8] and code in (0, 1, 3)
 
 
 def test_reproduce_writes_report_and_figures(monkeypatch, tmp_path, capsys):

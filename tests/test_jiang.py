@@ -29,7 +29,9 @@ def test_fractal_threshold_small_configuration_passes():
                   overrides={"dims": (1,), "n_modes": (2048,), "factors": (0.7, 1.6), "n_points": 64, "trials": 4})
     assert [r["regime"] for r in v.table] == ["fractal", "smooth"]
     assert len(v.checks) == 4 and v.series["lines"]
-    assert v.passed, _explain(v)
+    # 4 trials and a 6-point δ grid: the true exponents are not refuted, but the truncation estimate is too wide to
+    # confirm them within the ±0.1 order margin (the quick and full forms decide)
+    assert v.outcome in ("pass", "undecided") and all(c.outcome != "fail" for c in v.checks), _explain(v)
 
 
 def test_fractal_order_check_rejects_a_wrong_exponent(key):
@@ -74,10 +76,10 @@ def _synthetic_family(shape, networks=8, points=30, noise=0.02, seed=0):
 
 
 @pytest.mark.parametrize(("shape", "monotonic", "interior"), [
-    (lambda a: 0.5 + 0.3 * np.sqrt(a - 1), True, False),     # concave, saturating, monotonic
-    (lambda a: 0.9 - 0.3 * np.abs(a - 2.0), False, True),    # a peak in the middle
-    (lambda a: 0.5 + 0.1 * a, True, False),                  # linear
-    (lambda a: 0.5 + 0 * a, False, False),                   # no relation
+    (lambda a: 0.5 + 0.3 * np.sqrt(a - 1), "pass", False),     # concave, saturating, monotonic
+    (lambda a: 0.9 - 0.3 * np.abs(a - 2.0), "fail", True),     # a peak in the middle
+    (lambda a: 0.5 + 0.1 * a, "pass", False),                  # linear
+    (lambda a: 0.5 + 0 * a, "undecided", False),               # no relation: neither confirmed nor refuted
 ])
 def test_shape_tests_tell_monotonic_from_interior_extremum(shape, monotonic, interior):
     (t,) = J._shape_tests(_synthetic_family(shape), "acc", (0.0,), 0.999, "σ")
