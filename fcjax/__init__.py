@@ -36,6 +36,10 @@ from .ensembles import gaussian_product as gaussian_product
 from .ensembles import hypercube_signs as hypercube_signs
 from .ensembles import sign_cube_data as sign_cube_data
 from .ensembles import trial_keys as trial_keys
+from .fmn import FMNState as FMNState
+from .fmn import best_min_norm as best_min_norm
+from .fmn import fmn as fmn
+from .fmn import fmn_factory as fmn_factory
 from .geometry import chernoff_union_bound as chernoff_union_bound
 from .geometry import gram as gram
 from .geometry import min_pairwise_distance as min_pairwise_distance
@@ -128,6 +132,7 @@ __all__ = [
     "DataUnavailableError",
     "Dataset",
     "Estimate",
+    "FMNState",
     "LayerClassifier",
     "LinearNet",
     "LocalErrorConfig",
@@ -146,6 +151,7 @@ __all__ = [
     "Verdict",
     "adversarial_augmentation",
     "affine_min_perturbation",
+    "best_min_norm",
     "calibrated_eps",
     "certified_radius",
     "chernoff_union_bound",
@@ -157,14 +163,16 @@ __all__ = [
     "covariance_spectrum",
     "cross_entropy",
     "damage",
+    "decide",
     "deepfool",
     "device_summary",
-    "decide",
     "dual_direction",
     "fgsm",
     "fgsm_accuracy",
     "first_order_damage",
     "fixed_readouts",
+    "fmn",
+    "fmn_factory",
     "gauss_legendre",
     "gaussian_points",
     "gaussian_product",

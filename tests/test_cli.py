@@ -37,7 +37,8 @@ def test_check_json_and_exit_code(capsys, tmp_path):
     v = json.loads(capsys.readouterr().out)
     assert code == {"pass": 0, "fail": 1, "undecided": 3}[v["outcome"]]
     assert v["passed"] == (v["outcome"] == "pass")
-    for k in ("claim", "passed", "outcome", "resolution", "statistic", "expected", "ci_low", "ci_high", "n_trials", "params", "seed",
+    for k in ("claim", "passed", "outcome", "resolution", "statistic", "expected", "ci_low", "ci_high", "n_trials",
+              "params", "seed",
               "seconds", "device"):
         assert k in v
     assert v["params"]["ds"] == [8, 16] and v["n_trials"] == 400

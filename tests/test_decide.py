@@ -30,7 +30,8 @@ def _power_samples(rng, ds, slope, n, noise=0.2):
 def test_slope_check_three_outcomes(n, true_slope, expected):
     rng = np.random.default_rng(0)
     ds = [16, 32, 64]
-    fit = loglog_slope(ds, _power_samples(rng, ds, true_slope, n, noise=1.0 if n < 10 else 0.2), jax.random.key(0), level=1 - ALPHA)
+    noise = 1.0 if n < 10 else 0.2
+    fit = loglog_slope(ds, _power_samples(rng, ds, true_slope, n, noise), jax.random.key(0), level=1 - ALPHA)
     c = slope_check("falls like d^-1/2", fit, at_most=-0.5)
     assert c.outcome == expected, c.detail
     assert c.passed == (expected == PASS)
@@ -42,7 +43,8 @@ def test_slope_check_three_outcomes(n, true_slope, expected):
 def test_equivalence_slope_check(n, true_slope, expected):
     rng = np.random.default_rng(1)
     ds = [16, 32, 64]
-    fit = loglog_slope(ds, _power_samples(rng, ds, true_slope, n, noise=1.0 if n < 10 else 0.2), jax.random.key(1), level=1 - ALPHA)
+    noise = 1.0 if n < 10 else 0.2
+    fit = loglog_slope(ds, _power_samples(rng, ds, true_slope, n, noise), jax.random.key(1), level=1 - ALPHA)
     assert slope_check("d-free", fit, equals=0.0).outcome == expected
 
 
