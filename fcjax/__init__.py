@@ -4,6 +4,7 @@ The numerical core is pure: every random draw takes a ``jax.random`` key, nothin
 claims live in ``proofs_check``; the ``fcjax`` command drives them.
 """
 
+from . import alpha_crown as alpha_crown
 from . import decide as decide
 from .attacks import AttackResult as AttackResult
 from .attacks import deepfool as deepfool
@@ -150,6 +151,7 @@ __all__ = [
     "TwoProbeBound",
     "Verdict",
     "adversarial_augmentation",
+    "alpha_crown",
     "affine_min_perturbation",
     "best_min_norm",
     "calibrated_eps",

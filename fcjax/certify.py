@@ -7,7 +7,7 @@ A network is a sequence of affine layers with ReLU between them (not after the l
 with ``W_l`` of shape ``(out, in)``. For a label ``y`` and radius ``r`` every method here returns lower bounds
 ``m_j(r) <= min_{||delta|| <= r} f_y(x + delta) - f_j(x + delta)``; when all ``m_j(r) > 0`` (``j != y``) no
 perturbation of length ``<= r`` changes the label, so ``r`` is a *certified* lower bound on the minimal
-adversarial perturbation that the attacks of ``attacks.py`` bound from above. Three bounds, typically
+adversarial perturbation that the attacks of ``attacks.py`` bound from above. Five bounds, typically
 loosest first:
 
 * **Lipschitz** (Szegedy et al. 2014, sec. 4.3; Tsuzuku et al. 2018): ``m_j(r) = m_j(0) - r ||w_y - w_j||
@@ -21,11 +21,21 @@ loosest first:
   function and minimised over the ball in closed form (dual norm of l2 is l2). Intermediate pre-activation
   bounds are computed by CROWN too, layer by layer ("full CROWN"), and intersected with the IBP box of the
   same layer propagated from the previous (already intersected) bounds, which is sound and never looser.
+* **alpha-CROWN** (Xu et al. 2021, "Fast and complete", sec. 3.1): CROWN with every unstable ReLU's lower slope
+  ``alpha in [0, 1]`` optimised per spec ``w_y - w_j`` by projected Adam (any ``alpha`` is sound), on CROWN's
+  intermediate bounds; ``Lam(alpha) x + const(alpha) - r ||Lam(alpha)||_2``. Each spec is bisected on its own,
+  from CROWN's radius up (so never looser), and the radius is the smallest spec's.
+* **Branch and bound** (``"bab"``; Wang et al. 2021, "Beta-CROWN", Thm. 3.1; BaBSR branching of Bunel et al.
+  2020): leaves ``(spec j, region P)``, ``P`` fixed by the signs of split pre-activations, enforced by Lagrange
+  multipliers ``beta >= 0`` optimised with ``alpha``; the first layer's bounds on ``P`` are tightened by each
+  split halfspace in closed form. Every leaf has its own certified radius, children start at the parent's, and
+  the radius is the smallest leaf's: it only grows with the budget. See :mod:`fcjax.alpha_crown`.
 
 For a network with no hidden layer (one affine map) IBP and CROWN are exact; for a one-hidden-layer net whose
 neurons all stay active on the ball, CROWN is exact. CROWN is *not* always tighter than IBP at the output (its
 lower relaxation of an unstable ReLU, slope 0 or 1, can lose to IBP's ``h >= 0``), nor either always tighter
-than Lipschitz; only the hidden-layer intervals are nested (CROWN's inside IBP's, by the intersection).
+than Lipschitz; only the hidden-layer intervals are nested (CROWN's inside IBP's, by the intersection). The
+radii are nested ``crown <= alpha-crown <= bab`` by construction.
 
 Cost: CROWN back-substitutes from every hidden layer, ``O(L^2)`` matrix products of width ``2 h`` per sample and
 per bisection step, vmapped over samples; the margins' pass folds the last layer into ``w_y - w_j`` first (no
@@ -48,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import alpha_crown as ac
 from ._types import Array, Float, Int
 from ._validate import check_array, check_dtype, check_int, check_labels
 
@@ -55,7 +66,7 @@ from ._validate import check_array, check_dtype, check_int, check_labels
 Layer = tuple[Float[Array, "_out _in"], Float[Array, " _out"]]
 Layers = Sequence[Layer]
 
-METHODS = ("crown", "ibp", "lipschitz")
+METHODS = ("alpha-crown", "bab", "crown", "ibp", "lipschitz")
 # Doublings allowed when searching for an uncertified radius above the Lipschitz one: 2^64 covers any ratio
 # between a tighter certificate and the Lipschitz radius that floating point can express in practice.
 _MAX_DOUBLINGS = 64
@@ -304,10 +315,8 @@ def _crown_backward(layers: list[Layer], bounds: list[tuple[Array, Array]], x: A
     return _mm(lam, x) + const - r * jnp.linalg.norm(lam, axis=1)
 
 
-def _crown(layers: list[Layer], x: Array, r: Array) -> tuple[list[tuple[Array, Array]], Array]:
-    """Full CROWN: every hidden layer's bounds by back-substitution (intersected with IBP), then the outputs'."""
-    if len(layers) == 1:
-        return _ibp(layers, x, r)  # one affine map: both are the exact closed form
+def _crown_hidden(layers: list[Layer], x: Array, r: Array) -> list[tuple[Array, Array]]:
+    """Full CROWN's hidden-layer bounds: each by back-substitution, intersected with IBP (``len(layers) >= 2``)."""
     bounds = [_first_layer(layers[0], x, r)]
     for m in range(1, len(layers) - 1):
         w, b = layers[m]
@@ -316,6 +325,14 @@ def _crown(layers: list[Layer], x: Array, r: Array) -> tuple[list[tuple[Array, A
         lo_prev, up_prev = bounds[-1]
         lo_box, up_box = _box_affine(w, b, jax.nn.relu(lo_prev), jax.nn.relu(up_prev))
         bounds.append((jnp.maximum(both[:width], lo_box), jnp.minimum(-both[width:], up_box)))
+    return bounds
+
+
+def _crown(layers: list[Layer], x: Array, r: Array) -> tuple[list[tuple[Array, Array]], Array]:
+    """Full CROWN: every hidden layer's bounds by back-substitution (intersected with IBP), then the outputs'."""
+    if len(layers) == 1:
+        return _ibp(layers, x, r)  # one affine map: both are the exact closed form
+    bounds = _crown_hidden(layers, x, r)
     return bounds, _crown_backward(layers, bounds, x, r)
 
 
@@ -352,7 +369,8 @@ def _lipschitz_constants(layers: list[Layer]) -> Array:
     return prod
 
 
-def _sample(method: str, layers: list[Layer], x: Array, y: Array, r: Array) -> tuple[list, Array]:
+def _sample(method: str, layers: list[Layer], x: Array, y: Array, r: Array, alpha_steps: int = 0
+            ) -> tuple[list, Array]:
     """Hidden-layer bounds and margin lower bounds (``+inf`` at ``j = y``) for one sample."""
     k = layers[-1][0].shape[0]
     folded = [*layers[:-1], _margin_layer(layers[-1], y)]
@@ -361,8 +379,13 @@ def _sample(method: str, layers: list[Layer], x: Array, y: Array, r: Array) -> t
         gain = jnp.linalg.norm(folded[-1][0], axis=1) * _lipschitz_constants(layers)
         lb = margin - r * gain
         bounds = []
+    elif method == "ibp":
+        bounds, lb = _ibp(folded, x, r)
     else:
-        bounds, lb = (_crown if method == "crown" else _ibp)(folded, x, r)
+        bounds, lb = _crown(folded, x, r)
+        if method == "alpha-crown" and len(layers) > 1:  # an affine map has no ReLU to relax: CROWN is exact
+            net = ac.make_net(folded[:-1], x, ac.hidden_bounds_fn(folded, x, _crown_hidden), 0)
+            lb = jnp.maximum(lb, ac.spec_margins(net, *folded[-1], bounds, r, alpha_steps))
     return bounds, jnp.where(jnp.arange(k) == y, jnp.inf, lb)
 
 
@@ -375,9 +398,9 @@ def _forward(layers: list[Layer], x: Array) -> Array:
     return h
 
 
-@functools.partial(jax.jit, static_argnames=("method",))
-def _margins_batch(layers, x, y, r, method):
-    return jax.vmap(lambda xi, yi, ri: _sample(method, layers, xi, yi, ri)[1])(x, y, r)
+@functools.partial(jax.jit, static_argnames=("method", "alpha_steps"))
+def _margins_batch(layers, x, y, r, method, alpha_steps):
+    return jax.vmap(lambda xi, yi, ri: _sample(method, layers, xi, yi, ri, alpha_steps)[1])(x, y, r)
 
 
 @functools.partial(jax.jit, static_argnames=("method",))
@@ -410,20 +433,25 @@ def _lipschitz_batch(layers, x, y):
 
 
 def margin_lower_bounds(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"],
-                        radius: float | Float[Array, "*n"], method: str = "crown") -> Float[Array, "*n k"]:
+                        radius: float | Float[Array, "*n"], method: str = "crown", *,
+                        alpha_steps: int = ac.ALPHA_STEPS) -> Float[Array, "*n k"]:
     """Lower bounds of ``f_y - f_j`` over the l2 ball ``B(x, radius)``, for every class ``j``.
 
     ``m_j <= min_{||delta||_2 <= radius} f_y(x + delta) - f_j(x + delta)``, by CROWN (Zhang et al. 2018, full
     CROWN intermediate bounds intersected with IBP), IBP with an exact first layer and last-layer elision
-    (Gowal et al. 2018), or the global Lipschitz bound ``m_j(0) - r ||w_y - w_j|| prod_{l<L} ||W_l||_2``.
-    If every ``m_j > 0`` for ``j != y``, no perturbation of length ``<= radius`` changes the label.
+    (Gowal et al. 2018), the global Lipschitz bound ``m_j(0) - r ||w_y - w_j|| prod_{l<L} ||W_l||_2``, or
+    alpha-CROWN (Xu et al. 2021: the best of ``alpha_steps`` projected Adam steps on each row's lower slopes from
+    CROWN's, on CROWN's intermediate bounds, so never below CROWN). ``"bab"`` certifies radii, not margins: it
+    is :func:`certified_radius` only. If every ``m_j > 0`` for ``j != y``, no perturbation of length
+    ``<= radius`` changes the label.
 
     Args:
       layers: ``[(W_1, b_1), ..., (W_L, b_L)]``, ``W_l`` of shape ``(out, in)``, ReLU between layers.
       x: ``(d,)`` or ``(n, d)`` inputs.
       y: the label(s) to keep: an int or an integer array of shape ``()`` or ``(n,)``.
       radius: the ball's radius, ``>= 0``: a scalar or one per sample.
-      method: ``"crown"``, ``"ibp"`` or ``"lipschitz"``.
+      method: ``"crown"``, ``"alpha-crown"``, ``"ibp"`` or ``"lipschitz"``.
+      alpha_steps: Adam steps of alpha-CROWN (``>= 1``; ignored by the other methods).
 
     Returns:
       ``(k,)`` or ``(n, k)`` lower bounds, ``+inf`` at ``j = y``.
@@ -438,9 +466,12 @@ def margin_lower_bounds(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Ar
     y = _check_y(y, x, layers[-1][0].shape[0])
     r = _check_radius(radius, x, "radius")
     method = _check_method(method)
+    if method == "bab":
+        raise ValueError("method='bab' certifies radii (certified_radius), not margins: use 'alpha-crown' here")
+    alpha_steps, _ = ac.check_options(method, alpha_steps, 0)
     if x.ndim == 1:
-        return _margins_batch(layers, x[None], y[None], r[None], method)[0]
-    return _margins_batch(layers, x, y, r, method)
+        return _margins_batch(layers, x[None], y[None], r[None], method, alpha_steps)[0]
+    return _margins_batch(layers, x, y, r, method, alpha_steps)
 
 
 def preactivation_bounds(layers: Layers, x: Float[Array, "*n d"], radius: float | Float[Array, "*n"],
@@ -488,20 +519,23 @@ def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     return rad.reshape(x.shape[:-1])
 
 
-def _certified_one(layers: list[Layer], lip: Array, x: Array, y: Array, upper: Array, method: str, steps: int
-                   ) -> Array:
+def _certified_one(layers: list[Layer], lip: Array, x: Array, y: Array, upper: Array, method: str, steps: int,
+                   alpha_steps: int = 0, branches: int = 0) -> Array:
     """Bisection on the radius for one sample (vmapped, or mapped in blocks, by :func:`_certified_batch`)."""
     r_lip, correct = _lipschitz_one(layers, lip, x, y)
     if method == "lipschitz":
         return r_lip
+    tighter = method in ("alpha-crown", "bab") and len(layers) > 1  # an affine map: CROWN is already exact
+    base = "ibp" if method == "ibp" else "crown"
 
     def certified(r):
-        return jnp.all(_sample(method, layers, x, y, r)[1] > 0)
+        return jnp.all(_sample(base, layers, x, y, r)[1] > 0)
 
     # Bracket [lo, hi] with lo certified (0 trivially, for a correctly classified point) and hi not, or hi the
     # caller's upper bound. Without a finite upper bound, double from the Lipschitz radius until it fails.
     no_upper = ~jnp.isfinite(upper)
-    hi = jnp.where(no_upper, jnp.where(jnp.isfinite(r_lip) & (r_lip > 0), r_lip, 1.0), upper)
+    start = jnp.where(jnp.isfinite(r_lip) & (r_lip > 0), r_lip, 1.0)
+    hi = jnp.where(no_upper, start, upper)
     grow = correct & no_upper & jnp.isfinite(r_lip)
 
     def grow_body(state):
@@ -519,16 +553,22 @@ def _certified_one(layers: list[Layer], lip: Array, x: Array, y: Array, upper: A
         return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
 
     lo, _ = lax.fori_loop(0, steps, bisect, (lo, hi))
+    if tighter:
+        # CROWN's radius is certified for every spec: the per-spec bisections start there (never looser).
+        top = jnp.where(no_upper, jnp.where(lo > 0, 2 * lo, start), upper)
+        folded = [*layers[:-1], _margin_layer(layers[-1], y)]
+        net = ac.make_net(folded[:-1], x, ac.hidden_bounds_fn(folded, x, _crown_hidden), branches)
+        lo = jnp.maximum(lo, ac.tighter_radius(net, *folded[-1], y, lo, top, grow, steps, alpha_steps, branches))
     # lo was certified by `method` (or is 0); inf only where every margin is constant, which every method sees.
     return jnp.where(correct, jnp.where(jnp.isinf(r_lip), jnp.inf, lo), 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("method", "steps", "batch_size"))
-def _certified_batch(layers, x, y, upper, method, steps, batch_size=None):
+@functools.partial(jax.jit, static_argnames=("method", "steps", "batch_size", "alpha_steps", "branches"))
+def _certified_batch(layers, x, y, upper, method, steps, batch_size=None, alpha_steps=0, branches=0):
     lip = _lipschitz_constants(layers)  # once per network, not once per sample or block
 
     def one(args):
-        return _certified_one(layers, lip, *args, method, steps)
+        return _certified_one(layers, lip, *args, method, steps, alpha_steps, branches)
 
     if batch_size is None or batch_size >= x.shape[0]:
         return jax.vmap(one)((x, y, upper))
@@ -537,22 +577,28 @@ def _certified_batch(layers, x, y, upper, method, steps, batch_size=None):
     return lax.map(one, (x, y, upper), batch_size=batch_size)
 
 
-def crown_sample_bytes(layers: Layers, itemsize: int = 8) -> int:
+def crown_sample_bytes(layers: Layers, itemsize: int = 8, *, method: str = "crown", branches: int = ac.BRANCHES
+                       ) -> int:
     """About the peak bytes that CROWN needs per sample (and bisection step), for choosing ``batch_size``.
 
     Each back-substitution carries a ``rows x width`` coefficient matrix through the layers (``rows``: ``2 h`` for
     a hidden layer's bounds, ``classes`` for the margins); we count the largest one four times (the matrix, its
     relaxed copy, the product and the sign mask), for the widest pass. Shapes only: works on stacked layers.
+    ``method="alpha-crown"`` or ``"bab"`` (with its ``branches``): the larger of that and
+    :func:`fcjax.alpha_crown.sample_bytes` (per-spec variables and optimiser state, the branch and bound's pool).
     """
     shapes = [tuple(w.shape[-2:]) for w, _ in layers]
     passes = [2 * shapes[m][0] for m in range(1, len(shapes) - 1)] + [shapes[-1][0]]
     widest = max(rows * max(s[1] for s in shapes[: m + 2]) for m, rows in enumerate(passes))
+    if method in ("alpha-crown", "bab") and len(shapes) > 1:
+        return max(4 * itemsize * widest, ac.sample_bytes(shapes, method, branches, itemsize))
     return 4 * itemsize * widest
 
 
 def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"], *, method: str = "crown",
                      upper: float | Float[Array, "*n"] | None = None, steps: int = 20,
-                     batch_size: int | None = None) -> Float[Array, "*n"]:
+                     batch_size: int | None = None, alpha_steps: int = ac.ALPHA_STEPS,
+                     branches: int = ac.BRANCHES) -> Float[Array, "*n"]:
     """The largest radius on a bisection grid at which ``method`` certifies the label ``y`` at ``x``.
 
     Bisection on ``r`` of the test "every margin lower bound ``m_j(r) > 0``" (see :func:`margin_lower_bounds`),
@@ -566,21 +612,30 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     ``"lipschitz"`` returns the closed form :func:`lipschitz_radius` (its supremum, exactly). 0 where ``x`` is
     misclassified; ``inf`` where every margin is constant and positive.
 
-    Jit with ``static_argnames=("method", "steps", "batch_size")``; vmap over networks by stacking the layers'
-    arrays on a leading axis. Memory: CROWN holds a ``(classes or 2 * width) x width`` coefficient matrix per layer
-    and sample (:func:`crown_sample_bytes`); ``batch_size`` bounds how many samples are bounded at once.
+    ``"alpha-crown"``/``"bab"`` bisect each class ``j`` on ``[crown, upper]`` on its own; ``min_j r_j`` is certified
+    (margin ``j`` is positive on ``B(x, r_j)``) and ``>= crown``. ``"bab"`` then splits the leaf (class, region) of
+    smallest radius ``branches`` times, so it is ``>= alpha-crown`` and non-decreasing in ``branches``. Pass
+    ``upper`` (an attack's distance): without it each leaf's bracket top is found by doubling (more failed tests).
+
+    Jit with ``static_argnames=("method", "steps", "batch_size", "alpha_steps", "branches")``; vmap over networks
+    by stacking the layers' arrays on a leading axis. Memory: CROWN holds a ``(classes or 2 * width) x width``
+    coefficient matrix per layer and sample (:func:`crown_sample_bytes`, which also estimates the new methods);
+    ``batch_size`` bounds how many samples are bounded at once.
 
     Args:
       layers: ``[(W_1, b_1), ..., (W_L, b_L)]``, ``W_l`` of shape ``(out, in)``, ReLU between layers.
       x: ``(d,)`` or ``(n, d)`` inputs.
       y: the label(s) to certify: an int or an integer array of shape ``()`` or ``(n,)``.
-      method: ``"crown"``, ``"ibp"`` or ``"lipschitz"``.
+      method: ``"crown"``, ``"alpha-crown"``, ``"bab"``, ``"ibp"`` or ``"lipschitz"``.
       upper: optional upper bound(s) on the minimal perturbation, ``>= 0``, ``inf`` meaning none.
       steps: bisection steps.
       batch_size: samples per vectorised block (blocks run one after another); ``None``: all at once. Each
         block is a program of another width, so where a bound is tight at a bisection midpoint, rounding can
         decide it differently: results may differ by one bisection step (``2^-steps`` of the bracket), never in
         soundness. Fix it (as ``proofs_check`` does) where results must be reproducible across machines.
+      alpha_steps: Adam steps on the slopes (and split multipliers) per tested radius, ``>= 1``
+        (``"alpha-crown"``, ``"bab"``).
+      branches: splits of the branch and bound, ``>= 0`` (``"bab"``; 0 is alpha-CROWN).
 
     Returns:
       ``()`` or ``(n,)`` certified radii.
@@ -600,6 +655,7 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     if upper is None:
         upper = jnp.full(x.shape[:-1], jnp.inf, x.dtype)
     upper = _check_radius(upper, x, "upper", allow_inf=True)
+    alpha_steps, branches = ac.check_options(method, alpha_steps, branches)
     out = _certified_batch(layers, x.reshape(-1, x.shape[-1]), y.reshape(-1), upper.reshape(-1).astype(x.dtype),
-                           method, steps, batch_size)
+                           method, steps, batch_size, alpha_steps, branches)
     return out.reshape(x.shape[:-1])

@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 
 from ._types import Array, Float, Int
-from ._validate import check_array, check_int, check_labels
+from ._validate import check_array, check_int, check_key, check_labels
 from .attacks import min_norm
 from .certify import METHODS, certified_radius
+from .fmn import best_min_norm
 from .path_integral import path_integral
 
 LogitsFn = Callable[[Any, Array], Array]
@@ -86,14 +87,20 @@ def _compression(logits_fn: LogitsFn, params: Any, x: Float[Array, " d"], a: Int
     return path_integral(g, x, target, nodes).mean_abs_cos
 
 
-@partial(jax.jit, static_argnames=("logits_fn", "method", "nodes", "certify_batch", "attack_options"))
-def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, certify_batch, attack_options):
-    attack = min_norm(logits_fn, params, x, y, **dict(attack_options))
+@partial(jax.jit, static_argnames=("logits_fn", "method", "nodes", "certify_batch", "attack_options",
+                                   "certify_options"))
+def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, certify_batch, attack_options,
+             certify_options=(), attack_key=None):
+    if attack_key is None:
+        attack = min_norm(logits_fn, params, x, y, **dict(attack_options))
+    else:
+        attack = best_min_norm(logits_fn, params, x, y, key=attack_key, **dict(attack_options))
     predicted = jnp.argmax(logits_fn(params, x), axis=-1)
     if layers is None:
         lower = jnp.zeros(x.shape[0], x.dtype)
     else:
-        lower = certified_radius(layers, x, y, method=method, upper=attack.norm, batch_size=certify_batch)
+        lower = certified_radius(layers, x, y, method=method, upper=attack.norm, batch_size=certify_batch,
+                                 **dict(certify_options))
     idx, d_other, d_same = nearest_other_class(x, y, ref_x, ref_y)
     optimal = jnp.maximum(d_other - jnp.where(jnp.isinf(d_same), 0.0, d_same), 0.0) / 2
     comp = jax.vmap(lambda xi, yi, yo, t: _compression(logits_fn, params, xi, yi, yo, t, nodes))(
@@ -105,7 +112,8 @@ def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, certi
 def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[Array, " n"], *,
                reference: tuple[Float[Array, "m d"], Int[Array, " m"]] | None = None,
                layers: Sequence[tuple[Array, Array]] | None = None, certify: str = "crown", nodes: int = 64,
-               certify_batch: int | None = None, **attack_options: Any) -> Robustness:
+               certify_batch: int | None = None, certify_options: dict[str, int] | None = None,
+               attack_key: Any = None, **attack_options: Any) -> Robustness:
     """Sandwich bounds on the minimal l2 perturbation of a classifier, beside the optimal classifier's radius.
 
     Args:
@@ -119,11 +127,16 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
         training set); defaults to ``(x, y)``.
       layers: the network as affine-ReLU layers ``[(W, b), ...]`` (``fcjax.certify.mlp_layers`` /
         ``cnn_layers``) to certify a lower bound; ``None``: no certificate (``lower = 0``).
-      certify: ``"crown"``, ``"ibp"`` or ``"lipschitz"``.
+      certify: one of ``fcjax.certify.METHODS`` (``"crown"``, ``"alpha-crown"``, ``"bab"``, ``"ibp"``,
+        ``"lipschitz"``).
       nodes: Gauss-Legendre nodes for the compression ratio along the path.
       certify_batch: samples certified at once (``fcjax.certify.certified_radius``'s ``batch_size``; bounds
         CROWN's memory on wide layers, see ``fcjax.certify.crown_sample_bytes``); ``None``: all.
-      **attack_options: passed to :func:`fcjax.attacks.min_norm`.
+      certify_options: more keyword arguments of ``certified_radius``: ``steps``, ``alpha_steps``, ``branches``.
+      attack_key: ``None``: the upper bound is :func:`fcjax.attacks.min_norm`'s (deterministic); a PRNG key: it is
+        :func:`fcjax.fmn.best_min_norm`'s (restarts, FMN and class-targeted starts; within 1 % of the exact
+        minimum on every sample measured at d = 16, about 5-13x min_norm's time).
+      **attack_options: passed to the attack.
 
     Returns:
       :class:`Robustness`, per sample.
@@ -151,6 +164,23 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
     check_int(nodes, "nodes", minimum=1)
     if certify_batch is not None:
         check_int(certify_batch, "certify_batch", minimum=1)
+    options = _check_certify_options(certify_options)
     layers = None if layers is None else [tuple(layer) for layer in layers]
+    if attack_key is not None:
+        attack_key = check_key(attack_key)
     return _measure(logits_fn, params, layers, jnp.asarray(x), jnp.asarray(y), jnp.asarray(ref_x),
-                    jnp.asarray(ref_y), certify, nodes, certify_batch, tuple(sorted(attack_options.items())))
+                    jnp.asarray(ref_y), certify, nodes, certify_batch, tuple(sorted(attack_options.items())),
+                    options, attack_key)
+
+
+def _check_certify_options(options: Any) -> tuple[tuple[str, int], ...]:
+    """``certify_options`` as sorted static items, checked on the host as ``certified_radius`` checks them."""
+    if options is None:
+        return ()
+    if not isinstance(options, dict):
+        raise TypeError(f"certify_options must be a dict or None, got {type(options).__name__}")
+    minimum = {"steps": 1, "alpha_steps": 1, "branches": 0}
+    unknown = sorted(set(options) - set(minimum))
+    if unknown:
+        raise ValueError(f"certify_options: unknown keys {unknown}; allowed: {sorted(minimum)}")
+    return tuple(sorted((k, check_int(v, f"certify_options[{k!r}]", minimum=minimum[k])) for k, v in options.items()))

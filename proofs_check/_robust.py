@@ -37,7 +37,8 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
                  eval_idx: jax.Array, key: jax.Array, nets: int, train_config: TrainConfig, *,
                  dtype: Any = jnp.float64, certify: str = "crown", nodes: int = 32, batch: int = 4,
                  attack: dict[str, Any] | None = None, certify_mb: int | None = CERTIFY_MB,
-                 baseline: str | None = None, keep_layers: bool = False) -> dict[str, np.ndarray]:
+                 baseline: str | None = None, keep_layers: bool = False, best_attack: bool = False
+                 ) -> dict[str, np.ndarray]:
     """Train ``nets`` networks and measure each at its training points ``x[eval_idx]``.
 
     ``data`` is a fixed training set ``(x, y)``, a function of a key returning one (a fresh draw per network), or
@@ -50,7 +51,8 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     ``baseline``: a second certificate method measured on the same networks in the same program (``lower_<method>``,
     e.g. CROWN next to BaB, so a table can say what the tighter method gained). ``keep_layers``: also return the
     networks' layers (``W0, b0, W1, ...`` with a leading ``nets`` axis) and the evaluation points ``x_eval``,
-    ``y_eval``, for host-side exact solving (:func:`exact_cells`).
+    ``y_eval``, for host-side exact solving (:func:`exact_cells`). ``best_attack``: the upper bound from
+    :func:`fcjax.fmn.best_min_norm` (keyed per network) instead of the deterministic ``min_norm``.
     """
     to_layers = layers_of(model)
     attack_items = tuple(sorted((attack or {}).items()))
@@ -65,16 +67,18 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
 
     def one(k, x, y, idx):
         kd, kt = jax.random.split(k)
+        ka = jax.random.fold_in(k, 2)  # the attack's own key, leaving the data and training draws as they were
         if callable(data):
             x, y = data(kd)
         res = train(kt, model, x.astype(jnp.float32), y, train_config)
         params = jax.tree.map(lambda a: a.astype(dtype), res.params)  # Flax keeps float32; measure in ``dtype``
         xe, ye = x[idx].astype(dtype), y[idx]
         layers = to_layers(res.params, dtype)
-        per_sample = batch * crown_sample_bytes(layers, jnp.dtype(dtype).itemsize)
+        per_sample = batch * crown_sample_bytes(layers, jnp.dtype(dtype).itemsize, method=certify)
         block = None if certify_mb is None else max(1, certify_mb * 2**20 // per_sample)
         r = robustness(model.apply, params, xe, ye, reference=(x.astype(dtype), y), layers=layers,
-                       certify=certify, nodes=nodes, certify_batch=block, **dict(attack_items))
+                       certify=certify, nodes=nodes, certify_batch=block, attack_key=ka if best_attack else None,
+                       **dict(attack_items))
         out = {"lower": r.lower, "upper": r.upper, "optimal": r.optimal, "compression": r.compression,
                "correct": r.predicted == ye, "accuracy": res.accuracy, "steps_run": res.steps_run}
         if baseline is not None:
