@@ -57,7 +57,8 @@ def needed_factor(value: float, low: float, high: float, thresholds: Iterable[fl
     factors = []
     for t in inside:
         half, gap = (high - value, t - value) if t >= value else (value - low, value - t)
-        factors.append(math.inf if gap <= 0 else (half / gap) ** 2)
+        ratio = math.inf if gap <= 0 else half / gap
+        factors.append(math.inf if ratio > 1e150 else ratio * ratio)  # a gap of ~0: no finite factor decides it
     return min(factors)
 
 

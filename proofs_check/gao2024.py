@@ -859,6 +859,8 @@ class ReluGapConfig(SweepConfig):
     best_attack: bool = True
     exact_max_d: int = 32
     exact_seconds: float = 30.0
+    stop_at_interpolation: bool = True
+    weight_decay: float = 0.0
     batch: int = 4
     min_d: int = dataclasses.field(default=4, repr=False, compare=False)
 

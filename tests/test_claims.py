@@ -32,7 +32,8 @@ FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_no
 # Jiang et al.'s quick forms (30-60 s each), run with seed 0 in the slow job's end-to-end reproduction
 # (test_reproduce_all_quick below checks their verdicts there), so only their fresh-seed runs are listed here;
 # tests/test_simon_gabriel.py and tests/test_jiang.py run small configurations in the default job.
-HEAVY = {"gao2024.compression_predicts_robustness"}
+HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "gao2024.relu_gap_training",
+         "gao2024.real_data_gap"}
 BY_REPRODUCE = {c.id for c in all_claims("simon_gabriel2019")} | {c.id for c in all_claims("jiang2021")} | HEAVY
 HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
 FIXED = [c for c in HOLDING if c not in BY_REPRODUCE]

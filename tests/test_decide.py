@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as hs
 
 from fcjax.decide import FAIL, PASS, UNDECIDED, combine, interval_check, ks2_check, ks_check, needed_factor, rate_check
-from fcjax.stats import Check, Verdict, loglog_slope
+from fcjax.stats import Check, Verdict, loglog_slope, sandwich_slope
 from proofs_check._common import order_check, sandwich_slope_check, slope_check
 
 ALPHA = 1e-3
@@ -115,12 +115,34 @@ def test_rate_check():
 
 
 def test_sandwich_slope_check():
-    fit = lambda s, h: loglog_slope([16, 1024], [np.full(4, 1.0) * 16**s, np.full(4, 1.0) * 1024**s],
-                                    jax.random.key(0))._replace(low=s - h, high=s + h)
-    assert sandwich_slope_check("s", fit(-0.6, 0.02), fit(-0.5, 0.02), at_most=-0.5).outcome == PASS
-    assert sandwich_slope_check("s", fit(-0.1, 0.02), fit(0.0, 0.02), at_most=-0.5).outcome == FAIL
-    c = sandwich_slope_check("s", fit(-0.51, 0.01), fit(-0.15, 0.01), at_most=-0.5)
-    assert c.outcome == UNDECIDED and "tighter upper bound" in c.resolution
+    ds = [16, 64, 256]
+    rng = np.random.default_rng(5)
+    base = [np.exp(rng.standard_normal(200) * 0.05) for _ in ds]
+
+    def decide(lo_slope, up_slope):
+        lower = [b * d**lo_slope for b, d in zip(base, ds, strict=True)]
+        upper = [b * d**up_slope * 1.0001 for b, d in zip(base, ds, strict=True)]
+        fit = sandwich_slope(ds, lower, upper, jax.random.key(0), level=1 - ALPHA)
+        return sandwich_slope_check("s", fit, at_most=-0.5)
+
+    exact = decide(-0.6, -0.6)  # lower = upper: the ordinary slope, confirmed
+    assert exact.outcome == PASS
+    assert decide(0.0, 0.0).outcome == FAIL
+    wide = decide(-0.6, -0.1)  # bounds that disagree about the slope cannot decide it
+    assert wide.outcome == UNDECIDED and "tighter bounds" in wide.resolution
+
+
+def test_sandwich_slope_bounds_the_true_slope():
+    """Whatever values lie between the bounds, their OLS slope lies in [smin, smax] (here: exactly, no noise)."""
+    ds = [16, 32, 64, 128]
+    rng = np.random.default_rng(6)
+    lo = [np.full(3, 0.5) * d**-0.3 for d in ds]
+    up = [lx * 2.0 for lx in lo]
+    fit = sandwich_slope(ds, lo, up, jax.random.key(1), level=0.95)
+    for _ in range(200):
+        true = [lx * np.exp(rng.uniform(0, np.log(2.0))) for lx in lo]
+        s = loglog_slope(ds, true, jax.random.key(2), level=0.95).slope
+        assert fit.smin - 1e-12 <= s <= fit.smax + 1e-12
 
 
 @given(hs.floats(-5, 5), hs.floats(0.001, 3), hs.floats(-5, 5), hs.floats(0, 1))
