@@ -37,6 +37,8 @@ from .ensembles import gaussian_product as gaussian_product
 from .ensembles import hypercube_signs as hypercube_signs
 from .ensembles import sign_cube_data as sign_cube_data
 from .ensembles import trial_keys as trial_keys
+from .exact import ExactResult as ExactResult
+from .exact import exact_radius as exact_radius
 from .fmn import FMNState as FMNState
 from .fmn import best_min_norm as best_min_norm
 from .fmn import fmn as fmn
@@ -133,6 +135,7 @@ __all__ = [
     "DataUnavailableError",
     "Dataset",
     "Estimate",
+    "ExactResult",
     "FMNState",
     "LayerClassifier",
     "LinearNet",
@@ -169,6 +172,7 @@ __all__ = [
     "deepfool",
     "device_summary",
     "dual_direction",
+    "exact_radius",
     "fgsm",
     "fgsm_accuracy",
     "first_order_damage",
