@@ -231,7 +231,7 @@ class OneHotConfig(SweepConfig):
               "‖e‖ <= |R_{d−1,d−1}| + |R_{d−1,d}| + |R_dd| = O(1) makes f_{d−1} > f_d at x_d, so ‖e‖ over the "
               "optimal radius falls like d^(−1/2)",
     source="v2 Theorem 1 [R][N]; explicit construction [D]",
-    config=OneHotConfig(ds=(16, 64, 256, 1024, 2048), trials=300),
+    config=OneHotConfig(ds=(16, 64, 256, 1024, 2048), trials=1000),
     quick={"ds": (16, 64, 256), "trials": 1000},  # the d-free slope's CI must fit in ±0.05
 )
 def onehot_linear_fooled(cfg: OneHotConfig, key, ctx: Run) -> Outcome:

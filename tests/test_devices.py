@@ -18,7 +18,7 @@ def _claim_json(devices: int, claim_args: list[str]) -> dict:
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "proofs_check.cli", "check", *claim_args, "--quick", "--json"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert proc.returncode in (0, 1, 3), proc.stderr[-3000:]  # pass, fail, undecided: not a crash
     return json.loads(proc.stdout)
 
 
