@@ -32,12 +32,13 @@ encoding of Tjeng, Xiao & Tedrake (2019, "Evaluating robustness of neural networ
 programming") for each unstable unit (``h >= z, h >= 0, h <= z - l (1 - a), h <= u a``, ``a`` binary; the LP
 relaxation is the triangle), stable units fixed.
 
-Measured (the trained nets of ``gao2024.sqrt_d_gap_relu``, width ``2 d``, 8 training points each, 2 shared CPU
-cores): ``"bab-qp"`` closed every sample at d = 16 in a median 0.2 s (max 1.1 s) and at d = 32 in a median 31 s
-(max 59 s); ``"miqp"`` took a median 1-3 s at d = 16 and about 260 s on one d = 32 sample; the MIQP with one
-binary per class (``f_j - f_y >= -M_j (1 - c_j)``, ``sum c_j >= 1``) a median 3.3 s and max 21 s at d = 16
-(1.3 s per-class vs. 21 s joint on the hardest sample). Nearly every ReLU is unstable on these balls (60 of 64
-at d = 32), so the cost grows exponentially with the width.
+Measured (the trained nets of ``gao2024.sqrt_d_gap_relu``, width ``2 d``, 8 training points each, 2 CPU cores
+shared with other jobs): ``"bab-qp"`` closed every sample at d = 16 in a median 0.08 s (max 1.1 s, the first
+sample's CROWN compilation included) and at d = 32 in a median 16 s (max 43 s); ``"miqp"`` took a median 1.1 s
+(max 2.6 s) at d = 16 and closed none of 4 samples at d = 32 within 60 s (``"bab-qp"``: 4 to 43 s on them); the
+MIQP with one binary per class (``f_j - f_y >= -M_j (1 - c_j)``, ``sum c_j >= 1``) a median 3.3 s and max 21 s
+at d = 16. At d = 64 neither closes one class in 60 s. Nearly every ReLU is unstable on these balls (60 of 64 at
+d = 32, 127 of 128 at d = 64), so the cost grows exponentially with the width.
 
 What "exact" means. ``upper`` is the norm of a *verified* witness: from the solver's boundary point, the shorter
 of the point scaled outward by ``1 + tol / 10`` and a polished point (the nearest point of the point's linear
