@@ -310,6 +310,16 @@ PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
 OUTCOMES = (PASS, FAIL, UNDECIDED)
 
 
+def _settle_outcome(obj: Any) -> None:
+    """Shared by :class:`Check` and :class:`Verdict`: an empty ``outcome`` comes from the two-valued ``passed``;
+    afterwards ``passed`` always follows the outcome."""
+    if not obj.outcome:
+        obj.outcome = PASS if obj.passed else FAIL
+    if obj.outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, got {obj.outcome!r}")
+    obj.passed = obj.outcome == PASS
+
+
 @dataclasses.dataclass
 class Check:
     """One named condition inside a verdict, with the numbers that decided it.
@@ -326,11 +336,7 @@ class Check:
     resolution: str = ""
 
     def __post_init__(self) -> None:
-        if not self.outcome:
-            self.outcome = PASS if self.passed else FAIL
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
-        self.passed = self.outcome == PASS
+        _settle_outcome(self)
 
 
 def _unjson(v: Any) -> Any:
@@ -402,11 +408,7 @@ class Verdict:
     resolution: str = ""
 
     def __post_init__(self) -> None:
-        if not self.outcome:
-            self.outcome = PASS if self.passed else FAIL
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
-        self.passed = self.outcome == PASS
+        _settle_outcome(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (non-finite floats become strings)."""
