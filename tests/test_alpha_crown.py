@@ -8,12 +8,11 @@ an affine map has no relaxation (both exact). The exact-value and branch-and-bou
 
 from __future__ import annotations
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _relu_nets import _apply, _net, _points
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
@@ -21,27 +20,6 @@ from fcjax import alpha_crown as ac
 from fcjax import certify as C
 from fcjax.attacks import min_norm
 from fcjax.robustness import robustness
-
-
-def _net(seed: int, dims: list[int], bias: float = 0.5) -> list[tuple[jax.Array, jax.Array]]:
-    """A random ReLU net with He-scaled weights, float64, ``W`` of shape ``(out, in)``."""
-    rng = np.random.default_rng(seed)
-    return [(jnp.asarray(rng.standard_normal((o, i)) * np.sqrt(2.0 / i)), jnp.asarray(bias * rng.standard_normal(o)))
-            for i, o in itertools.pairwise(dims)]
-
-
-def _apply(layers, x):
-    h = x
-    for n, (w, b) in enumerate(layers):
-        h = h @ w.T + b[None, :]
-        if n < len(layers) - 1:
-            h = jax.nn.relu(h)
-    return h
-
-
-def _points(seed: int, layers, n: int):
-    x = jnp.asarray(np.random.default_rng(seed).standard_normal((n, layers[0][0].shape[1])))
-    return x, jnp.argmax(C.logits(layers, x), axis=1)
 
 
 def _attack(layers, x, y):

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _relu_nets import _apply, _net, _points
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 from scipy.optimize import minimize
@@ -25,26 +26,6 @@ from fcjax import certify as C
 from fcjax.attacks import min_norm
 
 DIMS = [2, 5, 3]  # d = 2 inputs, 5 hidden units, 3 classes: 32 activation patterns
-
-
-def _net(seed: int, dims: list[int], bias: float = 0.5) -> list[tuple[jax.Array, jax.Array]]:
-    rng = np.random.default_rng(seed)
-    return [(jnp.asarray(rng.standard_normal((o, i)) * np.sqrt(2.0 / i)), jnp.asarray(bias * rng.standard_normal(o)))
-            for i, o in itertools.pairwise(dims)]
-
-
-def _apply(layers, x):
-    h = x
-    for n, (w, b) in enumerate(layers):
-        h = h @ w.T + b[None, :]
-        if n < len(layers) - 1:
-            h = jax.nn.relu(h)
-    return h
-
-
-def _points(seed: int, layers, n: int):
-    x = jnp.asarray(np.random.default_rng(seed).standard_normal((n, layers[0][0].shape[1])))
-    return x, jnp.argmax(C.logits(layers, x), axis=1)
 
 
 def _exact(layers, x: np.ndarray, y: int) -> float:
