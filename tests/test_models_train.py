@@ -189,3 +189,13 @@ def test_early_stop_bad_config():
         F.TrainConfig(stop_at_accuracy=1.5)
     with pytest.raises(ValueError, match="check_every"):
         F.TrainConfig(check_every=0)
+
+
+def test_weight_decay_is_checked():
+    import pytest as _pytest
+
+    from fcjax.train import TrainConfig as _TC
+
+    with _pytest.raises(ValueError, match="weight_decay"):
+        _TC(weight_decay=-1.0)
+    assert _TC(weight_decay=1e-2).weight_decay == 1e-2

@@ -129,3 +129,17 @@ def test_measure_nets_replicates_use_their_own_data():
         measure_nets(model, (xs, ys), idx[:2], key, 3, tc)
     with pytest.raises(ValueError, match="eval_idx must be"):
         measure_nets(model, (xs, ys), idx[0], key, 3, tc)
+
+
+def test_attack_key_must_be_a_key():
+    import jax as _jax
+    import jax.numpy as _jnp
+    import pytest as _pytest
+
+    import fcjax as _F
+
+    x = _F.gaussian_points(_jax.random.key(0), 4).T
+    model = _F.relu_mlp(depth=1, width=8, classes=4)
+    params = model.init(_jax.random.key(1), x[:1])
+    with _pytest.raises((TypeError, ValueError), match="key"):
+        _F.robustness(model.apply, params, x, _jnp.arange(4), attack_key=3)
