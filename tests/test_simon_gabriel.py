@@ -22,15 +22,27 @@ SMALL = {
 
 
 def _explain(v) -> str:
-    return f"{v.claim} seed={v.seed}: " + "; ".join(f"{c.name}: {c.detail}" for c in v.checks if not c.passed)
+    return f"{v.claim} seed={v.seed} {v.outcome}: " + "; ".join(f"{c.name}: {c.outcome} {c.detail}"
+                                                              for c in v.checks if not c.passed)
+
+
+def _not_refuted(v) -> None:
+    # Small configurations are sized to run the machinery, not to decide: most are UNDECIDED at this size (CI wider than
+    # the declared margin, or the ε-grid's truncation dominating). A true claim must still not FAIL (probability
+    # <= ALPHA), and an undecided verdict must say what would decide it. Power is tested by the negative controls below
+    # and by the quick forms' verdicts in the slow job's reproduction.
+    assert v.outcome != "fail", _explain(v)
+    assert all(c.outcome != "fail" for c in v.checks), _explain(v)
+    if v.outcome == "undecided":
+        assert v.resolution, _explain(v)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id", sorted(SMALL))
-def test_small_configuration_passes(claim_id):
+def test_small_configuration_is_not_refuted(claim_id):
     v = run_claim(claim_id, quick=True, overrides=SMALL[claim_id], seed=0)
     assert v.checks and v.table and v.series
-    assert v.passed, _explain(v)
+    _not_refuted(v)
 
 
 @pytest.mark.slow
@@ -55,7 +67,7 @@ def test_tfds_images_are_upsampled_inputs(kind, ds):
         v = run_claim("simon_gabriel2019.grad_norm_init", quick=True, seed=0,
                       overrides={"archs": ("mlp", "strided"), "inputs": (kind,), "ds": ds, "trials": 8})
     assert {(r["arch"], r["input"], r["d"]) for r in v.table} == {(a, kind, d) for a in ("mlp", "strided") for d in ds}
-    assert v.passed, _explain(v)
+    _not_refuted(v)
 
 
 def test_upsampling_replicates_pixels_of_colour_images():
