@@ -406,6 +406,7 @@ class Verdict:
     caveats: list[str] = dataclasses.field(default_factory=list)
     outcome: str = ""
     resolution: str = ""
+    stored: bool = False  # read back from a store (proofs_check.store), not computed by this run
 
     def __post_init__(self) -> None:
         _settle_outcome(self)

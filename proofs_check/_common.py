@@ -20,18 +20,23 @@ from .registry import SweepConfig
 
 
 def sweep(cfg: SweepConfig, key: jax.Array, ctx: Run, fn: Callable[..., dict],
-          bytes_per_trial: Callable[[int], int], ds: Sequence[int] | None = None, cell: str = "", **kwargs: Any
-          ) -> dict[int, dict[str, np.ndarray]]:
+          bytes_per_trial: Callable[[int], int] | None = None, ds: Sequence[int] | None = None, cell: str = "",
+          **kwargs: Any) -> dict[int, dict[str, np.ndarray]]:
     """``{d: stats}`` with ``cfg.trials`` trials of ``fn(key, d=d, dtype=..., **kwargs)`` at each d (resumable
-    cells named ``f"{cell}d={d}"``).
+    cells named ``f"{cell}d={d}"``); ``fn`` returns a dict of scalars (or arrays), ``stats[name]`` stacks them over
+    trials, shape ``(trials, ...)``.
 
     Each d draws from ``fold_in(key, d)``, so adding a dimension to the grid leaves the others unchanged.
+    ``bytes_per_trial(d)`` sizes the vmapped chunks under the memory budget (default: a d x d float64 matrix).
     """
+    if not callable(fn):
+        raise TypeError(f"fn must be a trial function fn(key, d, dtype, ...), got {type(fn).__name__}")
+    size = bytes_per_trial or (lambda d: 8 * d * d)
     out = {}
     for d in cfg.ds if ds is None else ds:
         trial = partial(fn, d=d, dtype=cfg.jdtype, **kwargs)
         out[d] = ctx.map_trials(trial, jax.random.fold_in(key, d), cfg.trials, cell=f"{cell}d={d}",
-                                chunk_size=cfg.chunk(bytes_per_trial(d)))
+                                chunk_size=cfg.chunk(size(d)))
     return out
 
 

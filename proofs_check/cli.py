@@ -5,23 +5,29 @@ kill (``--fresh`` deletes what is stored for each configuration it runs, then st
 process runs the same command with ``--coordinator``, ``--num-processes`` and ``--process-id``
 (``jax.distributed``); process 0 writes the files.
 
+``--plugin FILE.py|MODULE`` (repeatable) adds claims of one's own (see :mod:`proofs_check.api`); installed packages
+add theirs through the ``fcjax.claims`` entry-point group. ``fcjax check CLAIM --help`` prints the claim's statement,
+source and settings with their full and quick values.
+
 Exit codes: ``check`` 0 when the verdict passes, 1 when it fails, 3 when it is undecided; ``reproduce`` 0 once the
 report is written (a refuted claim is a finding, shown in the report), or with ``--strict`` 1 when any verdict fails
-(else 3 when any is undecided); 2 bad usage.
+(else 3 when any is undecided); 2 bad usage; 4 a claim raised an exception (its traceback is printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from fcjax.decide import combine
 from fcjax.stats import Verdict
 
-from .registry import PAPER_MODULES, all_claims, get_claim
+from .registry import all_claims, get_claim, load_plugin, papers
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -47,11 +53,14 @@ def _setting(text: str) -> tuple[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcjax", description="Numerically verify theories of adversarial fragility.")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the registered claims")
-    c = sub.add_parser("check", help="run one claim and print its verdict")
+    ls = sub.add_parser("list", help="list the registered claims")
+    c = sub.add_parser("check", help="run one claim and print its verdict (CLAIM --help: the claim's settings)")
     c.add_argument("claim", help="claim id, e.g. gao2024.min_distance")
     r = sub.add_parser("reproduce", help="run every claim of a paper and write a report")
-    r.add_argument("paper", nargs="?", default="gao2024", help=f"one of {sorted(PAPER_MODULES)} or 'all'")
+    r.add_argument("paper", nargs="?", default="gao2024", help="a paper id (see `fcjax list`) or 'all'")
+    for q in (ls, c, r):
+        q.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
+                       help="load claims of one's own from a file or an importable module (repeatable)")
     r.add_argument("--out", type=Path, required=True, help="directory for results.json, report.md, figures/")
     r.add_argument("--strict", action="store_true", help="exit 1 when any verdict fails")
     for q in (c, r):
@@ -77,13 +86,44 @@ def _parser() -> argparse.ArgumentParser:
 def _summary(v: Verdict) -> str:
     ci = "" if v.ci_low != v.ci_low else f" [{v.ci_low:.4g}, {v.ci_high:.4g}]"
     lines = [f"{v.outcome.upper()}  {v.claim}  {v.statistic_name} = {v.statistic:.4g}{ci}  "
-             f"(expected {v.expected}; seed {v.seed}, {v.seconds:.1f} s, {v.device})"]
+             f"(expected {v.expected}; seed {v.seed}, {v.seconds:.1f} s, {v.device}"
+             f"{'; read back from the store' if v.stored else ''})"]
     marks = {"pass": "ok", "fail": "FAIL", "undecided": "undecided"}
     for c in v.checks:
         lines.append(f"    [{marks[c.outcome]}] {c.name}: {c.detail}")
         if c.resolution:
             lines.append(f"        to decide: {c.resolution}")
     return "\n".join(lines)
+
+
+def claim_help(claim_id: str) -> str:
+    """``fcjax check CLAIM --help``: the statement, source and every setting with its type, full and quick value."""
+    cl = get_claim(claim_id)
+    quick = cl.configure(True)
+    lines = [f"fcjax check {cl.id} [--quick] [--seed N] [--d D1,D2,...] [--trials N] [--set KEY=VALUE ...] "
+             "[--out DIR] [--json]", "", cl.statement, "", f"paper:  {cl.paper}", f"source: {cl.source}",
+             f"module: {cl.module}", "", "settings (--set KEY=VALUE; --d sets ds, --trials sets trials):",
+             f"  {'name':22s} {'type':22s} {'full':>24s}  quick"]
+    for f in dataclasses.fields(cl.config):
+        if not f.repr:
+            continue
+        full, q = getattr(cl.config, f.name), getattr(quick, f.name)
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        lines.append(f"  {f.name:22s} {kind:22s} {_show(full):>24s}  {_show(q)}{'' if q == full else '  (quick)'}")
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (tuple, list, dict)) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _wants_claim_help(argv: list[str]) -> str | None:
+    """The claim of ``check CLAIM ... --help`` (argparse would print the generic help instead)."""
+    if not argv or argv[0] != "check" or not {"-h", "--help"} & set(argv):
+        return None
+    rest = [a for i, a in enumerate(argv[1:], 1) if not a.startswith("-") and argv[i - 1] != "--plugin"]
+    return rest[0] if rest else None
 
 
 def _writer() -> bool:
@@ -105,51 +145,63 @@ def _distributed(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fcjax`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    helped = _wants_claim_help(argv)
+    if helped is not None:
+        try:
+            for i, a in enumerate(argv[:-1]):
+                if a == "--plugin":
+                    load_plugin(argv[i + 1])
+            print(claim_help(helped))
+        except (ValueError, TypeError) as err:
+            print(f"fcjax: error: {err}", file=sys.stderr)
+            return 2
+        return 0
     args = _parser().parse_args(argv)
     from . import report
     from .runner import run_claim
     from .store import Store
 
-    try:
-        if args.command != "list":
-            _distributed(args)
-            if args.max_memory is not None and args.max_memory < 1:
-                raise ValueError(f"--max-memory must be >= 1 (MiB), got {args.max_memory}")
-        store = None
-        if args.command != "list" and args.out is not None:
-            store = Store(args.out / "store", fresh=args.fresh, write=_writer())
+    try:  # usage: everything is validated before any claim runs
+        for plugin in args.plugin:
+            _load(plugin)
         if args.command == "list":
             for cl in all_claims():
                 print(f"{cl.id:38s} {cl.statement}")
             return 0
+        _distributed(args)
+        if args.max_memory is not None and args.max_memory < 1:
+            raise ValueError(f"--max-memory must be >= 1 (MiB), got {args.max_memory}")
+        budget = {} if args.max_memory is None else {"max_memory_mb": args.max_memory}
         if args.command == "check":
-            get_claim(args.claim)
             overrides = dict(args.set)
             if args.d is not None:
                 overrides["ds"] = args.d
             if args.trials is not None:
                 overrides["trials"] = args.trials
-            if args.max_memory is not None:
-                overrides["max_memory_mb"] = args.max_memory
-            verdicts = [run_claim(args.claim, quick=args.quick, overrides=overrides, seed=args.seed,
-                                  progress=not (args.quiet or args.json), store=store)]
-            out = args.out
+            jobs = [(args.claim, {**overrides, **budget})]
             header = f"# fcjax check {args.claim}"
         else:
-            papers = sorted(PAPER_MODULES) if args.paper == "all" else [args.paper]
-            claims = [cl for paper in papers for cl in all_claims(paper)]
-            verdicts = []
-            budget = {} if args.max_memory is None else {"max_memory_mb": args.max_memory}
-            for cl in claims:
-                verdicts.append(run_claim(cl.id, quick=args.quick, overrides=budget, seed=args.seed,
-                                          progress=not (args.quiet or args.json), store=store))
-                if not args.json and not args.quiet:
-                    print(_summary(verdicts[-1]), flush=True)
-            out = args.out
+            chosen = papers() if args.paper == "all" else [args.paper]
+            jobs = [(cl.id, budget) for paper in chosen for cl in all_claims(paper)]
             header = f"# fcjax reproduce {args.paper}{' --quick' if args.quick else ''}"
+        for claim_id, overrides in jobs:
+            get_claim(claim_id).configure(args.quick, overrides)
+        store = None if args.out is None else Store(args.out / "store", fresh=args.fresh, write=_writer())
     except (ValueError, TypeError) as err:
         print(f"fcjax: error: {err}", file=sys.stderr)
         return 2
+    out, verdicts = args.out, []
+    for claim_id, overrides in jobs:
+        try:
+            verdicts.append(run_claim(claim_id, quick=args.quick, overrides=overrides, seed=args.seed,
+                                      progress=not (args.quiet or args.json), store=store))
+        except Exception:  # the claim's own code raised: a failure of the claim, not bad usage
+            traceback.print_exc()
+            print(f"fcjax: error: claim {claim_id} raised an exception (traceback above)", file=sys.stderr)
+            return RAISED
+        if args.command == "reproduce" and not args.json and not args.quiet:
+            print(_summary(verdicts[-1]), flush=True)
     if out is not None and _writer():
         paths = report.write_report(out, verdicts, header)
         if not args.json:
@@ -165,6 +217,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 EXIT = {"pass": 0, "fail": 1, "undecided": 3}
+RAISED = 4
+
+
+def _load(plugin: str) -> None:
+    try:
+        load_plugin(plugin)
+    except (ValueError, TypeError):
+        raise
+    except Exception as err:  # the plugin's own code failed to import
+        traceback.print_exc()
+        raise ValueError(f"--plugin {plugin}: loading it raised {type(err).__name__}: {err} (traceback above)") from err
 
 
 def exit_code(verdicts: list[Verdict]) -> int:

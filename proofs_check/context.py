@@ -22,8 +22,8 @@ class Run:
     """A claim's run: ``ctx(n)`` advances its progress bar; ``ctx.map_trials`` and ``ctx.cell`` are resumable."""
 
     def __init__(self, claim: str, cfg: Any, seed: int, progress: Callable[[int], Any] | None = None,
-                 store: Store | None = None) -> None:
-        self.claim, self.cfg, self.seed = claim, cfg, seed
+                 store: Store | None = None, code: str = "") -> None:
+        self.claim, self.cfg, self.seed, self.code = claim, cfg, seed, code
         self._progress = progress
         self._store = store
         self._cells: set[tuple[str, str]] = set()
@@ -41,7 +41,7 @@ class Run:
         self._cells.add((scope, label))
         if self._store is None:
             return None
-        return self._store.cell(scope, cfg or self.cfg, self.seed, label, fingerprint(fn, key, n, shared))
+        return self._store.cell(scope, cfg or self.cfg, self.seed, label, fingerprint(fn, key, n, shared), self.code)
 
     def map_trials(self, fn: Callable[..., Any], key: jax.Array, n_trials: int, *, cell: str, chunk_size: int,
                    shared: tuple[Any, ...] = (), scope: str | None = None, cfg: Any | None = None,

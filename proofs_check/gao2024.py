@@ -23,41 +23,42 @@ from fcjax._validate import check_int
 from fcjax.certify import METHODS
 from fcjax.compression import last_two_probes, trailing_qr, two_probe_bound
 from fcjax.data import DataUnavailableError, load_dataset
-from fcjax.decide import interval_check, ks2_check, ks_check, rate_check
 from fcjax.ensembles import gaussian_points, sign_cube_data, trial_keys
 from fcjax.geometry import chernoff_union_bound, nearest_other_index, optimal_radius, sign_cube_radius
 from fcjax.linear import affine_min_perturbation, pairwise_distance
 from fcjax.models import CNN, MLP, LinearNet, linear_net_affine, relu_mlp
 from fcjax.path_integral import path_integral
-from fcjax.stats import (
-    Check,
-    clopper_pearson,
-    ks_2samp,
-    ks_test,
-    loglog_slope,
-    mean_ci,
-    sandwich_slope,
-    spearman,
-    spearman_ci,
-)
+from fcjax.stats import ks_2samp, ks_test, spearman, spearman_ci
 from fcjax.train import TrainConfig, train
 
-from ._common import (
+from ._robust import exact_cells, measure_nets, per_net_ratio, sandwich_check
+from .api import (
+    ALPHA,
     LAW_MARGIN,
+    Check,
+    Outcome,
+    Run,
+    SweepConfig,
     all_of,
+    clopper_pearson,
     cp_upper_at_zero,
     fit_line,
+    interval_check,
+    ks2_check,
+    ks_check,
     line,
+    loglog_slope,
     mean_band,
+    mean_ci,
     order_check,
+    rate_check,
+    register,
     rising,
+    sandwich_slope,
     sandwich_slope_check,
     slope_check,
     sweep,
 )
-from ._robust import exact_cells, measure_nets, per_net_ratio, sandwich_check
-from .context import Run
-from .registry import ALPHA, Outcome, SweepConfig, register
 
 PAPER = "Gao et al. 2024 (arXiv 2406.16200)"
 LEVEL = 1 - ALPHA

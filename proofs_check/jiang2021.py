@@ -29,7 +29,6 @@ import scipy.stats as st
 
 from fcjax._validate import check_float, check_int
 from fcjax.data import load_dataset
-from fcjax.decide import FAIL, PASS, UNDECIDED, interval_check
 from fcjax.local_errors import (
     LayerClassifier,
     LocalErrorConfig,
@@ -41,11 +40,23 @@ from fcjax.local_errors import (
 from fcjax.manifolds import difference_quotients, embed, fourier_modes, random_phases
 from fcjax.robust_accuracy import fgsm_accuracy, noise_accuracy
 from fcjax.spectra import covariance_spectrum, exponential_fit, participation_ratio, power_law_fit
-from fcjax.stats import Check, binned_means, jackknife_ci, mean_ci
+from fcjax.stats import binned_means, jackknife_ci
 
-from ._common import line, order_check
-from .context import Run
-from .registry import ALPHA, ClaimConfig, Outcome, register
+from .api import (
+    ALPHA,
+    FAIL,
+    PASS,
+    UNDECIDED,
+    Check,
+    ClaimConfig,
+    Outcome,
+    Run,
+    interval_check,
+    line,
+    mean_ci,
+    order_check,
+    register,
+)
 
 PAPER = "Jiang, Zhou, Huang 2021 (Chin. Phys. B 30, 048702; arXiv 2007.02047)"
 SETUP = "setup reconstructed [D]: the paper's data, architecture, training, fit range and attack grids are unknown"

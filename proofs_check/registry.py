@@ -1,10 +1,21 @@
-"""The claim registry: a claim is a config of defaults (full and quick) and a function that returns an Outcome."""
+"""The claim registry: a claim is a config of defaults (full and quick) and a function that returns an Outcome.
+
+Claims come from fcjax's own paper modules (:data:`PAPER_MODULES`), from the modules installed packages list in the
+``fcjax.claims`` entry-point group, and from :func:`load_plugin` (``fcjax check --plugin FILE|MODULE``). All go
+through :func:`register` (public as :mod:`proofs_check.api`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -75,18 +86,20 @@ class Outcome:
     """What a claim function measured; the runner adds the provenance to make a Verdict.
 
     The claim's outcome is decided by its checks (:func:`fcjax.decide.combine`: FAIL if any fails, else UNDECIDED if
-    any is undecided, else PASS); a claim without checks is UNDECIDED (nothing decided it).
+    any is undecided, else PASS); a claim without checks is UNDECIDED (nothing decided it). ``statistic`` (with its
+    name, ``expected`` and its CI at ``level``) is the one number the summary table shows; ``table`` has one row per
+    cell; ``series`` is the figure (:class:`proofs_check.api.Series`).
     """
 
-    statistic: float
-    statistic_name: str
-    expected: str
-    ci_low: float
-    ci_high: float
-    level: float
-    n_trials: int
     checks: list[Check]
-    table: list[dict[str, Any]]
+    table: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    statistic: float = float("nan")
+    statistic_name: str = ""
+    expected: str = ""
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    level: float = float("nan")
+    n_trials: int = 0
     series: dict[str, Any] = dataclasses.field(default_factory=dict)
     caveats: list[str] = dataclasses.field(default_factory=list)
 
@@ -120,6 +133,11 @@ class Claim:
     quick: dict[str, Any]
     run: RunFn
     work: Callable[[Any], int]
+    module: str = ""
+    # SHA-256 of the defining module's source file as it was loaded: part of the claim's stored results' hash, so an
+    # edited claim (a plugin file too) never reuses numbers of its old code (fcjax's and proofs_check's sources are
+    # hashed as a whole by proofs_check.store.code_fingerprint).
+    code: str = ""
 
     def configure(self, quick: bool = False, overrides: dict[str, Any] | None = None) -> Any:
         """The config for a run: defaults, then the quick form, then the user's overrides (validated)."""
@@ -144,22 +162,117 @@ def register(claim_id: str, *, paper: str, statement: str, source: str, config: 
         if claim_id in _REGISTRY:
             raise ValueError(f"claim {claim_id!r} is registered twice")
         _REGISTRY[claim_id] = Claim(claim_id, paper, statement, source, config, quick, fn,
-                                    work or (lambda c: c.trials * len(getattr(c, "ds", (0,)))))
+                                    work or (lambda c: c.trials * len(getattr(c, "ds", (0,)))),
+                                    getattr(fn, "__module__", "") or "",
+                                    module_fingerprint(getattr(fn, "__module__", "") or ""))
         return fn
 
+    _check_registration(claim_id, paper, statement, source, config, quick, work)
     return deco
 
 
+def _check_registration(claim_id: Any, paper: Any, statement: Any, source: Any, config: Any, quick: Any,
+                        work: Any) -> None:
+    if not isinstance(claim_id, str) or claim_id.count(".") != 1 or not all(claim_id.split(".")):
+        raise ValueError(f"claim_id must look like 'paper.claim' (one dot), got {claim_id!r}")
+    for name, value in (("paper", paper), ("statement", statement), ("source", source)):
+        if not isinstance(value, str) or not value.strip():
+            raise TypeError(f"{name} must be a non-empty string, got {value!r}")
+    if not (dataclasses.is_dataclass(config) and isinstance(config, ClaimConfig)):
+        raise TypeError(f"config must be an instance of a ClaimConfig dataclass, got {type(config).__name__}")
+    if not isinstance(quick, dict):
+        raise TypeError(f"quick must be a dict of settings, got {type(quick).__name__}")
+    names = {f.name for f in dataclasses.fields(config) if f.repr}
+    if set(quick) - names:
+        raise ValueError(f"quick sets unknown setting(s) {sorted(set(quick) - names)} of {claim_id}")
+    if work is not None and not callable(work):
+        raise TypeError(f"work must be callable (config -> trials), got {type(work).__name__}")
+
+
+def module_fingerprint(module: str) -> str:
+    """SHA-256 of a loaded module's source file ('' when it has none)."""
+    mod = sys.modules.get(module)
+    try:
+        path = inspect.getsourcefile(mod) if mod is not None else None
+    except TypeError:
+        path = None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+
+
+_ENTRY_POINTS = "fcjax.claims"
+_loaded = False
+
+
 def _load_all() -> None:
+    global _loaded
     for module in PAPER_MODULES.values():
         importlib.import_module(module)
+    if not _loaded:
+        _loaded = True
+        for ep in importlib.metadata.entry_points(group=_ENTRY_POINTS):
+            try:
+                ep.load()
+            except Exception as err:  # a broken plugin must not hide fcjax's own claims
+                raise ValueError(f"the {_ENTRY_POINTS} entry point {ep.name!r} ({ep.value}) failed to load: "
+                                 f"{type(err).__name__}: {err}") from err
+
+
+def load_plugin(spec: str) -> list[str]:
+    """Import a module of claims: a ``.py`` file path or an importable module name. Returns the ids it registered.
+
+    Loading the same file again (e.g. after an edit) replaces its claims."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise TypeError(f"plugin must be a file path or a module name, got {spec!r}")
+    _load_all()
+    path = Path(spec)
+    if spec.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise ValueError(f"plugin file {spec!r} does not exist")
+        path = path.resolve()
+        name = "fcjax_plugin_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        _forget(name)
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            _forget(name)
+            sys.modules.pop(name, None)
+            raise
+    else:
+        name = spec
+        if name in sys.modules:
+            _forget(name)
+            sys.modules.pop(name)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            raise ValueError(f"plugin {spec!r} is neither a file nor an importable module ({err})") from err
+    return [c.id for c in _REGISTRY.values() if c.module == name]
+
+
+def _forget(module: str) -> None:
+    for cid in [c.id for c in _REGISTRY.values() if c.module == module]:
+        del _REGISTRY[cid]
+
+
+def papers() -> list[str]:
+    """The paper ids of every known claim (fcjax's own papers first, then plugins' in registration order)."""
+    _load_all()
+    out = list(PAPER_MODULES)
+    for c in _REGISTRY.values():
+        paper = c.id.split(".")[0]
+        if paper not in out:
+            out.append(paper)
+    return out
 
 
 def all_claims(paper: str | None = None) -> list[Claim]:
     """Every registered claim (of one paper when ``paper`` is given), in registration order."""
     _load_all()
-    if paper is not None and paper not in PAPER_MODULES:
-        raise ValueError(f"unknown paper {paper!r}; known: {sorted(PAPER_MODULES)}")
+    if paper is not None and paper not in papers():
+        raise ValueError(f"unknown paper {paper!r}; known: {papers()}")
     return [c for c in _REGISTRY.values() if paper is None or c.id.split(".")[0] == paper]
 
 

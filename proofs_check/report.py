@@ -127,10 +127,11 @@ def render_markdown(verdicts: Sequence[Verdict], figures: dict[str, str], header
 def _claim_sections(verdicts: Sequence[Verdict], figures: dict[str, str]) -> list[str]:
     out = []
     for v in verdicts:
+        stored = " (read back from the store: computed by an earlier run of the same code)" if v.stored else ""
         out += [f"### `{v.claim}` — {v.outcome.upper()}", "", f"{v.source}", "",
                 f"> {v.statement}", "",
                 f"seed {v.seed} · {v.n_trials} trials · {v.dtype} · {v.device} · jax {v.jax_version} · "
-                f"{v.seconds:.1f} s", "", "| check | result | evidence |", "|---|---|---|"]
+                f"{v.seconds:.1f} s{stored}", "", "| check | result | evidence |", "|---|---|---|"]
         out += [f"| {c.name} | {_mark(c.outcome)} | {c.detail}"
                 f"{f' — to decide: {c.resolution}' if c.resolution else ''} |" for c in v.checks]
         if v.resolution:

@@ -30,7 +30,8 @@ def run_claim(claim_id: str, *, quick: bool = False, overrides: dict[str, Any] |
       seed: the root seed; the verdict records it and the same seed reproduces the same numbers.
       progress: show a progress bar (on stderr).
       store: where finished chunks and verdicts are kept; a claim already finished there with the same
-        configuration, seed and code is returned as stored, and an interrupted one resumes.
+        configuration, seed and code (fcjax's, proofs_check's and the claim module's) is returned as stored
+        (``verdict.stored`` is True), and an interrupted one resumes.
     """
     claim = get_claim(claim_id)
     seed = check_int(seed, "seed", minimum=0)
@@ -40,7 +41,7 @@ def run_claim(claim_id: str, *, quick: bool = False, overrides: dict[str, Any] |
     if cfg.max_memory_mb is None:
         cfg = dataclasses.replace(cfg, max_memory_mb=memory_budget() >> 20)
     if store is not None:
-        done = store.verdict(claim.id, cfg, seed)
+        done = store.verdict(claim.id, cfg, seed, claim.code)
         if agree_across_hosts(np.bool_(done is not None)):  # on several hosts, process 0's view decides
             if done is None:
                 raise RuntimeError(f"{claim.id}: process 0 found a stored verdict this process cannot see; the "
@@ -50,7 +51,7 @@ def run_claim(claim_id: str, *, quick: bool = False, overrides: dict[str, Any] |
     start = time.perf_counter()
     try:
         with jax.enable_x64(cfg.dtype == "float64"):
-            out = claim.run(cfg, jax.random.key(seed), Run(claim.id, cfg, seed, bar.update, store))
+            out = claim.run(cfg, jax.random.key(seed), Run(claim.id, cfg, seed, bar.update, store, claim.code))
     finally:
         bar.close()
     params = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "min_d"}
@@ -65,5 +66,5 @@ def run_claim(claim_id: str, *, quick: bool = False, overrides: dict[str, Any] |
         caveats=out.caveats,
     )
     if store is not None:
-        store.save_verdict(claim.id, cfg, seed, verdict)
+        store.save_verdict(claim.id, cfg, seed, verdict, claim.code)
     return verdict

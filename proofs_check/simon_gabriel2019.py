@@ -24,7 +24,6 @@ import scipy.stats as st
 
 from fcjax._validate import check_float, check_int
 from fcjax.data import load_dataset
-from fcjax.decide import interval_check
 from fcjax.gradients import (
     adversarial_augmentation,
     calibrated_eps,
@@ -38,12 +37,22 @@ from fcjax.gradients import (
 )
 from fcjax.gradients import first_order_damage as linear_damage
 from fcjax.models import ARCHITECTURES, he_init, protocol_net
-from fcjax.stats import loglog_slope
 from fcjax.train import TrainConfig, train
 
-from ._common import fit_line, line, order_check, slope_check, trial_slopes
-from .context import Run
-from .registry import ALPHA, Outcome, SweepConfig, register
+from ._common import trial_slopes
+from .api import (
+    ALPHA,
+    Outcome,
+    Run,
+    SweepConfig,
+    fit_line,
+    interval_check,
+    line,
+    loglog_slope,
+    order_check,
+    register,
+    slope_check,
+)
 
 PAPER = "Simon-Gabriel et al. 2019 (ICML, arXiv 1802.01421)"
 LEVEL = 1 - ALPHA

@@ -8,11 +8,12 @@ Layout under the store's root (``DIR/store`` for ``--out DIR``)::
     <scope>/<config hash>/<cell>-<fingerprint>/cell.pkl        a cell computed in one piece
 
 The config hash covers the claim's settings (not the memory budget, which changes only the chunking), the seed,
-the JAX version, the platform (cpu / gpu / tpu: not the device count, which changes no number) and the source code
-of fcjax and proofs_check, so an edit or another backend never resumes from stale numbers. The
-fingerprint covers the cell's trial function, key, trial count and shared-argument shapes. Every file appears by
-an atomic rename of a fully written temporary file, so a SIGKILL at any moment leaves whole files only; a resumed
-run pins each cell's chunk size, so it recomputes exactly the missing chunks, in the same compiled shape.
+the JAX version, the platform (cpu / gpu / tpu: not the device count, which changes no number), the source code
+of fcjax and proofs_check and that of the claim's own module (a plugin file too), so an edit or another backend
+never resumes from stale numbers. The fingerprint covers the cell's trial function, key, trial count and
+shared-argument shapes. Every file appears by an atomic rename of a fully written temporary file, so a SIGKILL at
+any moment leaves whole files only; a resumed run pins each cell's chunk size, so it recomputes exactly the missing
+chunks, in the same compiled shape.
 """
 
 from __future__ import annotations
@@ -75,11 +76,12 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
-def config_hash(scope: str, cfg: Any, seed: int) -> str:
-    """The hash naming a claim's (or shared scope's) results for one configuration and seed."""
+def config_hash(scope: str, cfg: Any, seed: int, code: str = "") -> str:
+    """The hash naming a claim's (or shared scope's) results for one configuration and seed; ``code`` is the
+    fingerprint of the claim's own module (:attr:`proofs_check.registry.Claim.code`)."""
     settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
                 if f.repr and f.name not in _NOT_HASHED}
-    return _digest({"scope": scope, "config": settings, "seed": seed, "code": code_fingerprint(),
+    return _digest({"scope": scope, "config": settings, "seed": seed, "code": code_fingerprint(), "module": code,
                     "jax": jax.__version__, "platform": jax.devices()[0].platform})
 
 
@@ -164,25 +166,27 @@ class Store:
         self.write = bool(write)
         self._cleared: set[Path] = set()
 
-    def config_dir(self, scope: str, cfg: Any, seed: int) -> Path:
-        path = self.root / scope / config_hash(scope, cfg, seed)
+    def config_dir(self, scope: str, cfg: Any, seed: int, code: str = "") -> Path:
+        path = self.root / scope / config_hash(scope, cfg, seed, code)
         if self.fresh and path not in self._cleared:
             self._cleared.add(path)  # once per run: a scope shared by several claims is not cleared again
             if self.write:
                 shutil.rmtree(path, ignore_errors=True)
         return path
 
-    def cell(self, scope: str, cfg: Any, seed: int, label: str, print_: str) -> CellStore:
-        return CellStore(self.config_dir(scope, cfg, seed) / f"{_safe(label)}-{print_[:12]}", write=self.write)
+    def cell(self, scope: str, cfg: Any, seed: int, label: str, print_: str, code: str = "") -> CellStore:
+        return CellStore(self.config_dir(scope, cfg, seed, code) / f"{_safe(label)}-{print_[:12]}",
+                         write=self.write)
 
-    def verdict(self, claim: str, cfg: Any, seed: int) -> Verdict | None:
-        """The stored verdict of a finished claim, or None."""
+    def verdict(self, claim: str, cfg: Any, seed: int, code: str = "") -> Verdict | None:
+        """The stored verdict of a finished claim (marked ``stored=True``), or None."""
         try:
-            text = (self.config_dir(claim, cfg, seed) / "verdict.json").read_text(encoding="utf-8")
+            text = (self.config_dir(claim, cfg, seed, code) / "verdict.json").read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        return Verdict.from_dict(json.loads(text))
+        return dataclasses.replace(Verdict.from_dict(json.loads(text)), stored=True)
 
-    def save_verdict(self, claim: str, cfg: Any, seed: int, verdict: Verdict) -> None:
+    def save_verdict(self, claim: str, cfg: Any, seed: int, verdict: Verdict, code: str = "") -> None:
         if self.write:
-            atomic_write(self.config_dir(claim, cfg, seed) / "verdict.json", verdict.to_json())
+            fresh = dataclasses.replace(verdict, stored=False)
+            atomic_write(self.config_dir(claim, cfg, seed, code) / "verdict.json", fresh.to_json())

@@ -118,9 +118,10 @@ def test_run_claim_reuses_a_finished_verdict_and_fresh_recomputes(tmp_path):
     kw = {"quick": True, "overrides": {"ds": (8,), "trials": 64}, "seed": 3}
     first = run_claim("gao2024.qr_law", store=store, **kw)
     again = run_claim("gao2024.qr_law", store=store, **kw)
-    assert again.to_dict() == first.to_dict()  # returned as stored: same seconds too
+    assert again.stored and not first.stored  # returned as stored, and marked so
+    assert {**again.to_dict(), "stored": False} == first.to_dict()  # same seconds too
     redo = run_claim("gao2024.qr_law", store=Store(tmp_path, fresh=True), **kw)
-    assert redo.seconds != first.seconds and redo.statistic == first.statistic
+    assert redo.seconds != first.seconds and redo.statistic == first.statistic and not redo.stored
     with pytest.raises(TypeError, match="store"):
         run_claim("gao2024.qr_law", store=str(tmp_path), **kw)
 
