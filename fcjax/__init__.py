@@ -43,6 +43,8 @@ from .fmn import FMNState as FMNState
 from .fmn import best_min_norm as best_min_norm
 from .fmn import fmn as fmn
 from .fmn import fmn_factory as fmn_factory
+from .frameworks import as_model as as_model
+from .frameworks import as_static as as_static
 from .geometry import chernoff_union_bound as chernoff_union_bound
 from .geometry import gram as gram
 from .geometry import min_pairwise_distance as min_pairwise_distance
@@ -121,6 +123,7 @@ from .stats import spearman_ci as spearman_ci
 from .train import TrainConfig as TrainConfig
 from .train import TrainResult as TrainResult
 from .train import cross_entropy as cross_entropy
+from .train import fit as fit
 from .train import train as train
 
 __version__ = "0.1.0"
@@ -156,6 +159,8 @@ __all__ = [
     "adversarial_augmentation",
     "affine_min_perturbation",
     "alpha_crown",
+    "as_model",
+    "as_static",
     "best_min_norm",
     "calibrated_eps",
     "certified_radius",
@@ -176,6 +181,7 @@ __all__ = [
     "fgsm",
     "fgsm_accuracy",
     "first_order_damage",
+    "fit",
     "fixed_readouts",
     "fmn",
     "fmn_factory",

@@ -38,6 +38,7 @@ from jax import lax
 
 from ._types import Array, Bool, Float, Int, Key
 from ._validate import check_array, check_float, check_int, check_key, check_labels
+from .frameworks import as_static
 
 Params = Any
 LogitsFn = Callable[[Params, Array], Array]
@@ -245,6 +246,7 @@ def fgsm(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[A
       :class:`AttackResult` with ``success`` re-verified at ``x + delta``.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     eps = _check_eps(eps, x)
     norm = _check_choice(norm, "norm", NORMS)
     loss = _check_choice(loss, "loss", LOSSES)
@@ -340,6 +342,7 @@ def pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Ar
       :class:`AttackResult`.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     eps = _check_eps(eps, x)
     norm = _check_choice(norm, "norm", NORMS)
     loss = _check_choice(loss, "loss", LOSSES)
@@ -470,6 +473,7 @@ def deepfool(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: I
       :class:`AttackResult`.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     steps = check_int(steps, "steps", minimum=1)
     overshoot = check_float(overshoot, "overshoot", low=0.0)
     candidates = check_int(candidates, "candidates", minimum=1)
@@ -696,6 +700,7 @@ def min_norm(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: I
       :class:`AttackResult`; ``norm`` is ``inf`` where no adversarial perturbation was found.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     steps = check_int(steps, "steps", minimum=1)
     overshoot = check_float(overshoot, "overshoot", low=0.0)
     candidates = check_int(candidates, "candidates", minimum=1)

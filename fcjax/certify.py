@@ -61,6 +61,7 @@ from jax import lax
 from . import alpha_crown as ac
 from ._types import Array, Float, Int
 from ._validate import check_array, check_dtype, check_int, check_labels
+from .frameworks import _is_equinox, _is_nnx, module_layers
 
 # Widths differ from layer to layer, so the dimensions are named for the reader but not bound ("_" prefix).
 Layer = tuple[Float[Array, "_out _in"], Float[Array, " _out"]]
@@ -84,13 +85,17 @@ def _cast(a: Array, dtype) -> Array:
 
 
 def mlp_layers(params: Any, dtype: Any = None) -> list[Layer]:
-    """The ``[(W, b), ...]`` layers of a ReLU :class:`fcjax.models.MLP` (``dense_0 .. dense_{m-1}``, ``readout``).
+    """The ``[(W, b), ...]`` layers of a ReLU :class:`fcjax.models.MLP` (``dense_0 .. dense_{m-1}``, ``readout``),
+    or of an NNX / Equinox ReLU MLP module (:func:`fcjax.frameworks.module_layers`: ``nnx.Linear`` in definition
+    order, ``eqx.nn.MLP`` / ``eqx.nn.Linear``, checked against the module on random inputs).
 
-    Flax kernels are ``(in, out)``; they are transposed to ``(out, in)``. The activation is not stored in the
-    parameters: the layers describe the network only if the model used ``nn.relu`` (``fcjax.models.relu_mlp``).
+    Flax kernels are ``(in, out)``; they are transposed to ``(out, in)`` (Equinox weights already are). The
+    activation is not stored in Linen parameters: the layers describe the network only if the model used
+    ``nn.relu`` (``fcjax.models.relu_mlp``).
 
     Args:
-      params: the model's variables (``{"params": ...}``) or the inner ``params`` dict.
+      params: the model's variables (``{"params": ...}``) or the inner ``params`` dict; or an NNX or Equinox
+        module.
       dtype: cast to this dtype (e.g. ``jnp.float64``) before anything is computed.
 
     Returns:
@@ -98,6 +103,8 @@ def mlp_layers(params: Any, dtype: Any = None) -> list[Layer]:
     """
     if dtype is not None:
         dtype = check_dtype(dtype)
+    if _is_nnx(params) or _is_equinox(params):
+        return [(_cast(w, dtype), _cast(b, dtype if dtype is not None else w.dtype)) for w, b in module_layers(params)]
     p = params.get("params", params) if hasattr(params, "get") else None
     if p is None or "readout" not in p:
         raise ValueError("params must be the parameters of fcjax.models.MLP (with a 'readout' layer)")

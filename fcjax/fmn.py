@@ -51,6 +51,7 @@ from .attacks import (
     _random_start,
     min_norm,
 )
+from .frameworks import as_static
 
 Params = Any
 STEP_SCALES = ("relative", "absolute")
@@ -300,6 +301,7 @@ def fmn(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Ar
       ``delta = 0`` where ``x`` is already not classified as ``y``.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     steps = check_int(steps, "steps", minimum=1)
     alpha_init = check_float(alpha_init, "alpha_init", low=0.0, open_low=True)
     alpha_final = alpha_init / 100 if alpha_final is None else check_float(alpha_final, "alpha_final", low=0.0)
@@ -403,6 +405,7 @@ def best_min_norm(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."],
       :class:`~fcjax.attacks.AttackResult`.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     key = check_key(key)
     restarts = check_int(restarts, "restarts", minimum=1)
     fmn_steps = check_int(fmn_steps, "fmn_steps", minimum=1)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from ._types import Array, Float, Int
 from ._validate import check_float, check_int
 from .attacks import LogitsFn, Params, _check_common, _cross_entropy
+from .frameworks import as_static
 
 
 def check_p(p: Any, name: str = "p") -> float:
@@ -199,6 +200,7 @@ PENALTIES = {"grad": gradient_penalty, "adv": adversarial_augmentation}
 def check_inputs(logits_fn: Any, params: Params, x: Any, y: Any) -> tuple[Array, Array]:
     """The attacks' argument checks (callable, shapes, label range when concrete); returns ``(x, y)``."""
     x, y, _ = _check_common(logits_fn, params, x, y, None)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     return x, y
 
 

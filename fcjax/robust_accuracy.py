@@ -28,6 +28,7 @@ import numpy as np
 from ._types import Array, Float, Int, Key
 from ._validate import check_int, check_key
 from .attacks import Clip, LogitsFn, Params, _check_common, fgsm
+from .frameworks import as_static
 
 
 def _check_grid(values: Any, name: str, dtype: Any) -> Array:
@@ -97,6 +98,7 @@ def noise_accuracy(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."]
       ``(s,)`` accuracies in ``[0, 1]``.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     key = check_key(key)
     sigmas = _check_grid(sigmas, "sigmas", x.dtype)
     noise = jax.random.normal(key, (check_int(draws, "draws", minimum=1), *x.shape), x.dtype)
@@ -124,6 +126,7 @@ def fgsm_accuracy(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."],
       ``(s,)`` accuracies in ``[0, 1]``.
     """
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     epsilons = _check_grid(epsilons, "epsilons", x.dtype)
     direction = fgsm(logits_fn, params, x, y, 1.0, norm=norm).delta
     return _accuracy_along(logits_fn, params, x, y, direction[None], epsilons, clip=clip)

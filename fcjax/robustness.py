@@ -29,6 +29,7 @@ from ._validate import check_array, check_int, check_key, check_labels
 from .attacks import min_norm
 from .certify import METHODS, certified_radius
 from .fmn import best_min_norm
+from .frameworks import as_static
 from .path_integral import path_integral
 
 LogitsFn = Callable[[Any, Array], Array]
@@ -168,6 +169,7 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
     layers = None if layers is None else [tuple(layer) for layer in layers]
     if attack_key is not None:
         attack_key = check_key(attack_key)
+    logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     return _measure(logits_fn, params, layers, jnp.asarray(x), jnp.asarray(y), jnp.asarray(ref_x),
                     jnp.asarray(ref_y), certify, nodes, certify_batch, tuple(sorted(attack_options.items())),
                     options, attack_key)

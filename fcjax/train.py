@@ -84,40 +84,64 @@ def cross_entropy(logits: Float[Array, "m k"], labels: Int[Array, " m"]) -> Floa
 
 def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"], config: TrainConfig,
           init: Callable[[nn.Module, Key, Array], Any] | None = None) -> TrainResult:
-    """Initialise ``model`` from ``key`` and train it on ``(x, y)`` with Adam and cross-entropy.
+    """Initialise a Linen ``model`` from ``key`` and train it on ``(x, y)`` with Adam and cross-entropy.
 
     Pure and traceable: ``jax.vmap(train, in_axes=(0, None, 0, 0, None))`` trains one network per key (and per
-    data set when ``x, y`` are batched). ``model`` and ``config`` must be static under ``jit``.
+    data set when ``x, y`` are batched). ``model`` and ``config`` must be static under ``jit``. NNX and Equinox
+    modules hold their own (already initialised) arrays: train them with
+    ``fit(key, *fcjax.as_model(module), x, y, config)``.
 
     Args:
       key: PRNG key for the initialisation and the mini-batch draws.
-      model: a Flax module mapping ``(m, d)`` inputs to ``(m, k)`` logits.
+      model: a Flax Linen module mapping ``(m, d)`` inputs to ``(m, k)`` logits.
       x: ``(m, d)`` inputs, one point per row.
       y: ``(m,)`` integer labels.
       config: :class:`TrainConfig`. With ``stop_at_accuracy`` set, a ``lax.while_loop`` runs ``check_every``
         steps at a time until the accuracy is reached; under ``vmap`` each network freezes at its own stop.
       init: ``init(model, key, x[:1]) -> params`` instead of ``model.init`` (e.g. :func:`fcjax.models.he_init`).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a flax.linen.Module, got {type(model).__name__}; for NNX and Equinox "
+                        "modules use fcjax.fit(key, *fcjax.as_model(module), x, y, config)")
     init_key, batch_key = jax.random.split(key)
     params = model.init(init_key, x[:1]) if init is None else init(model, init_key, x[:1])
-    opt = (optax.adamw(config.learning_rate, weight_decay=config.weight_decay) if config.weight_decay > 0
-           else optax.adam(config.learning_rate))
+    return fit(batch_key, model.apply, params, x, y, config)
+
+
+def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Float[Array, "m d"],
+        y: Int[Array, " m"], config: TrainConfig, optimizer: optax.GradientTransformation | None = None
+        ) -> TrainResult:
+    """Train ``params`` of any model given as ``logits_fn(params, x)`` (Linen ``apply``, or :func:`fcjax.as_model`
+    of an NNX / Equinox module) with softmax cross-entropy (plus ``config``'s penalty).
+
+    ``optimizer`` is any optax ``GradientTransformation`` (default: Adam at ``config.learning_rate``, AdamW when
+    ``config.weight_decay > 0``). ``key`` draws the mini-batches. Pure and traceable, as :func:`train`.
+    """
+    if not callable(logits_fn):
+        raise TypeError(f"logits_fn must be callable as logits_fn(params, x), got {type(logits_fn).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a fcjax.TrainConfig, got {type(config).__name__}")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+    opt = optimizer if optimizer is not None else (
+        optax.adamw(config.learning_rate, weight_decay=config.weight_decay) if config.weight_decay > 0
+        else optax.adam(config.learning_rate))
 
     def loss_fn(p, xb, yb):
-        loss = cross_entropy(model.apply(p, xb), yb)
+        loss = cross_entropy(logits_fn(p, xb), yb)
         if config.penalty is not None and config.penalty_lambda > 0:
-            loss = loss + PENALTIES[config.penalty](model.apply, p, xb, yb, config.penalty_lambda, config.penalty_q)
+            loss = loss + PENALTIES[config.penalty](logits_fn, p, xb, yb, config.penalty_lambda, config.penalty_q)
         return loss
 
     step = minibatch_step(loss_fn, opt, x, y, config.batch_size)
-    keys = jax.random.split(batch_key, config.steps)
+    keys = jax.random.split(key, config.steps)
     carry0 = (params, opt.init(params))
     if config.stop_at_accuracy is None:
         (params, _), losses = jax.lax.scan(step, carry0, keys)
         steps_run = jnp.asarray(config.steps)
     else:
-        params, losses, steps_run = _train_until(model, x, y, config, step, carry0, keys)
-    logits = model.apply(params, x)
+        params, losses, steps_run = _train_until(logits_fn, x, y, config, step, carry0, keys)
+    logits = logits_fn(params, x)
     accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
     return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every], steps_run)
 
@@ -145,7 +169,7 @@ def minibatch_step(loss_fn: Callable[[Any, Array, Array], Array], opt: optax.Gra
     return step
 
 
-def _train_until(model, x, y, config: TrainConfig, step, carry0, keys):
+def _train_until(logits_fn, x, y, config: TrainConfig, step, carry0, keys):
     """Run ``step`` in blocks of ``check_every`` until the training accuracy reaches the target or steps run out."""
     block = config.check_every
     blocks = -(-config.steps // block)
@@ -156,7 +180,7 @@ def _train_until(model, x, y, config: TrainConfig, step, carry0, keys):
     losses0 = jnp.full((blocks, block), jnp.nan, jnp.result_type(x.dtype, jnp.float32))
 
     def accuracy(p):
-        return jnp.mean((jnp.argmax(model.apply(p, x), axis=-1) == y).astype(jnp.float32))
+        return jnp.mean((jnp.argmax(logits_fn(p, x), axis=-1) == y).astype(jnp.float32))
 
     def cond(state):
         b, carry, _ = state
