@@ -26,6 +26,7 @@ function or ``model.apply``) to reuse the compiled program; a fresh ``lambda`` p
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from functools import partial
@@ -45,6 +46,8 @@ LogitsFn = Callable[[Params, Array], Array]
 Clip = tuple[float, float] | None
 
 NORMS = ("l2", "linf")
+# One norm spelling across fcjax: the exponent p (as in fcjax.gradients, ART and auto_LiRPA); the strings are aliases.
+_NORM_OF_P = {2.0: "l2", math.inf: "linf"}
 LOSSES = ("ce", "margin")
 
 
@@ -208,6 +211,15 @@ def _check_eps(eps: Any, x: Array, name: str = "eps") -> Array:
     return jnp.broadcast_to(jnp.asarray(eps, x.dtype), x.shape[:1])
 
 
+def _check_norm(norm: Any) -> str:
+    """``2`` / ``"l2"`` or ``inf`` / ``"linf"``, returned as the internal name."""
+    if isinstance(norm, str) and norm in NORMS:
+        return norm
+    if isinstance(norm, numbers.Real) and not isinstance(norm, bool) and float(norm) in _NORM_OF_P:
+        return _NORM_OF_P[float(norm)]
+    raise ValueError(f"norm must be one of 2 (alias 'l2') or inf (alias 'linf'), got {norm!r}")
+
+
 def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -224,7 +236,8 @@ def _fgsm(logits_fn: LogitsFn, params: Params, x: Array, y: Array, eps: Array, *
 
 
 def fgsm(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
-         eps: float | Float[Array, ""] | Float[Array, " n"], *, norm: str = "linf", clip: Clip = None, loss: str = "ce"
+         eps: float | Float[Array, ""] | Float[Array, " n"], *, norm: str | float = "linf", clip: Clip = None,
+         loss: str = "ce"
          ) -> AttackResult:
     """Fast gradient (sign) method: one step of size ``eps`` along the loss gradient (Goodfellow et al., 2015).
 
@@ -238,7 +251,7 @@ def fgsm(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[A
       x: ``(n, *input_shape)`` inputs.
       y: ``(n,)`` integer labels to move away from.
       eps: the radius, a scalar or one per sample ``(n,)``.
-      norm: ``"linf"`` or ``"l2"``.
+      norm: the exponent p, ``inf`` or ``2`` (aliases ``"linf"``, ``"l2"``).
       clip: ``(lo, hi)`` box for ``x + delta``, or ``None``.
       loss: ``"ce"`` or ``"margin"``.
 
@@ -248,7 +261,7 @@ def fgsm(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[A
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
     logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     eps = _check_eps(eps, x)
-    norm = _check_choice(norm, "norm", NORMS)
+    norm = _check_norm(norm)
     loss = _check_choice(loss, "loss", LOSSES)
     return _fgsm(logits_fn, params, x, y, eps, norm=norm, loss=loss, clip=clip)
 
@@ -317,7 +330,7 @@ def _pgd(logits_fn: LogitsFn, params: Params, x: Array, y: Array, eps: Array, st
 
 
 def pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
-        eps: float | Float[Array, ""] | Float[Array, " n"], *, norm: str = "l2", steps: int = 20,
+        eps: float | Float[Array, ""] | Float[Array, " n"], *, norm: str | float = "l2", steps: int = 20,
         step_size: float | Float[Array, ""] | Float[Array, " n"] | None = None, key: Key | None = None,
         loss: str = "margin", clip: Clip = None) -> AttackResult:
     """Projected gradient ascent on the loss inside the ``eps``-ball (Madry et al., 2018).
@@ -331,7 +344,7 @@ def pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Ar
     Args:
       logits_fn, params, x, y: as in :func:`fgsm`.
       eps: radius, scalar or ``(n,)``.
-      norm: ``"l2"`` or ``"linf"``.
+      norm: the exponent p, ``2`` or ``inf`` (aliases ``"l2"``, ``"linf"``).
       steps: number of gradient steps (>= 1).
       step_size: ``alpha``; default ``2.5 * eps / steps`` (Madry et al.'s choice).
       key: ``None`` starts at ``delta = 0``; a PRNG key starts uniformly in the ball.
@@ -344,7 +357,7 @@ def pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Ar
     x, y, clip = _check_common(logits_fn, params, x, y, clip)
     logits_fn = as_static(logits_fn)  # equal functions share one compiled program
     eps = _check_eps(eps, x)
-    norm = _check_choice(norm, "norm", NORMS)
+    norm = _check_norm(norm)
     loss = _check_choice(loss, "loss", LOSSES)
     steps = check_int(steps, "steps", minimum=1)
     alpha = 2.5 * eps / steps if step_size is None else _check_eps(step_size, x, "step_size")

@@ -26,9 +26,14 @@ from ._validate import check_float, check_int
 from .attacks import LogitsFn, Params, _check_common, _cross_entropy
 from .frameworks import as_static
 
+_P_ALIASES = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
+
 
 def check_p(p: Any, name: str = "p") -> float:
-    """An l_p exponent in ``[1, inf]`` (``float('inf')`` or ``jnp.inf`` for the max norm)."""
+    """An l_p exponent in ``[1, inf]`` (``float('inf')`` or ``jnp.inf`` for the max norm); the attacks' spellings
+    ``"l1"``, ``"l2"``, ``"linf"`` are accepted as aliases (one norm convention across fcjax: the exponent)."""
+    if isinstance(p, str) and p in _P_ALIASES:
+        return _P_ALIASES[p]
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"{name} must be a real number in [1, inf], got {type(p).__name__} {p!r}")
     p = float(p)

@@ -106,7 +106,7 @@ def noise_accuracy(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."]
 
 
 def fgsm_accuracy(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
-                  epsilons: Float[Array, " s"] | list[float] | tuple[float, ...], *, norm: str = "linf",
+                  epsilons: Float[Array, " s"] | list[float] | tuple[float, ...], *, norm: str | float = "linf",
                   clip: Clip = None) -> Float[Array, " s"]:
     """Accuracy under FGSM ``x + ε·sign(∂_x CE(x, y))`` for each ``ε`` of a grid (:func:`fcjax.attacks.fgsm`).
 

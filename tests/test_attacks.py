@@ -407,7 +407,7 @@ _BAD = {
     "eps shape": (lambda: A.pgd(affine, _P, _X, _Y, jnp.ones(3)), ValueError, r"^eps must be a scalar or have shape"),
     "eps inf": (lambda: A.pgd(affine, _P, _X, _Y, float("inf")), ValueError, r"^eps must be finite"),
     "eps str": (lambda: A.pgd(affine, _P, _X, _Y, "0.1"), TypeError, r"^eps must be a real number"),
-    "norm": (lambda: A.pgd(affine, _P, _X, _Y, 0.1, norm="l3"), ValueError, r"^norm must be one of 'l2', 'linf'"),
+    "norm": (lambda: A.pgd(affine, _P, _X, _Y, 0.1, norm="l3"), ValueError, r"^norm must be one of 2 \(alias 'l2'\)"),
     "fgsm norm": (lambda: A.fgsm(affine, _P, _X, _Y, 0.1, norm="L2"), ValueError, r"^norm must be one of"),
     "loss": (lambda: A.pgd(affine, _P, _X, _Y, 0.1, loss="hinge"), ValueError, r"^loss must be one of 'ce', 'margin'"),
     "steps 0": (lambda: A.pgd(affine, _P, _X, _Y, 0.1, steps=0), ValueError, r"^steps must be >= 1"),

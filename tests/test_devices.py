@@ -28,7 +28,9 @@ def _claim_json(devices: int, claim_args: list[str]) -> dict:
 # these kernels; forced host devices are a testing device.
 @pytest.mark.parametrize("claim_args", [
     ["gao2024.min_distance", "--d", "32,48", "--trials", "200", "--max-memory", "1"],  # many groups, padded last
-    ["simon_gabriel2019.grad_norm_init", "--d", "64,256", "--trials", "8", "--set", "archs=[\"avgpool\"]"],
+    # float32 convolutions (36 s on 2 cores: the slow job)
+    pytest.param(["simon_gabriel2019.grad_norm_init", "--d", "64,256", "--trials", "8", "--set", "archs=[\"avgpool\"]"],
+                 marks=pytest.mark.slow),
 ])
 def test_claim_on_8_devices_equals_one_device(claim_args):
     # The bar: a whole claim sharded over 8 (forced host) devices gives the single-device verdict exactly

@@ -436,7 +436,7 @@ def test_penalties_reject_a_bad_q(fn):
     with pytest.raises(ValueError, match=r"^q must be in \[1, inf\]"):
         fn(affine, _P, _X, _Y, 0.1, 0.5)
     with pytest.raises(TypeError, match=r"^q must be a real number"):
-        fn(affine, _P, _X, _Y, 0.1, "l2")
+        fn(affine, _P, _X, _Y, 0.1, "l3")  # "l1", "l2", "linf" are aliases of 1, 2, inf
 
 
 def test_penalties_are_available_by_name():

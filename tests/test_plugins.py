@@ -30,6 +30,15 @@ def const(cfg, key, ctx):
 '''
 
 
+@pytest.fixture(autouse=True)
+def _clean_registry():
+    # Plugins registered here must not leak into other tests of the same worker (all_claims(), `fcjax list`).
+    before = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)
+
+
 def _plugin(tmp_path, paper="plug", value=1.0, name="claims.py"):
     path = tmp_path / name
     path.write_text(CLAIM.format(paper=paper, value=value), encoding="utf-8")
