@@ -33,6 +33,7 @@ def const(cfg, key, ctx):
 @pytest.fixture(autouse=True)
 def _clean_registry():
     # Plugins registered here must not leak into other tests of the same worker (all_claims(), `fcjax list`).
+    registry.all_claims()  # fcjax's own claims first: a snapshot taken before they load would drop them
     before = dict(registry._REGISTRY)
     yield
     registry._REGISTRY.clear()
