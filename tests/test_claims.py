@@ -9,10 +9,8 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
-from fcjax import trials
 from fcjax.stats import Verdict
 from proofs_check import all_claims, get_claim, run_claim
 
@@ -225,35 +223,6 @@ def test_bad_settings_are_rejected_before_running(overrides, match):
 def test_unknown_claim():
     with pytest.raises(ValueError, match="unknown claim"):
         get_claim("gao2024.nope")
-
-
-# Negative controls: a claim must FAIL when the quantity it checks is wrong.
-def test_qr_law_detects_a_wrong_law(monkeypatch):
-    real = trials.qr_trial
-    monkeypatch.setattr(trials, "qr_trial", lambda key, d, **kw: {**(o := real(key, d, **kw)), "r_dd": o["r_dd"] * 1.2})
-    assert run_claim("gao2024.qr_law", quick=True, seed=0).outcome == "fail"
-
-
-@pytest.mark.slow  # 30 s on 2 cores
-def test_onehot_detects_a_growing_perturbation(monkeypatch):
-    real = trials.theorem1_trial
-
-    def grown(key, d, **kw):
-        o = real(key, d, **kw)
-        return {**o, "norm_e": o["norm_e"] * d**0.5, "ratio": o["ratio"] * d**0.5}
-
-    monkeypatch.setattr(trials, "theorem1_trial", grown)
-    v = run_claim("gao2024.onehot_linear_fooled", quick=True, seed=0)
-    failed = {c.name for c in v.checks if c.outcome == "fail"}
-    assert "mean ‖e‖ does not grow with d" in failed
-    assert "‖e‖/optimal radius falls at least like d^(-1/2)" in failed and v.outcome == "fail"
-
-
-def test_compression_law_detects_a_wrong_exponent(monkeypatch):
-    real = trials.qr_trial
-    monkeypatch.setattr(trials, "qr_trial", lambda key, d, **kw: {**(o := real(key, d, **kw)),
-                                                                   "phi": o["phi"] * np.float64(d) ** 0.1})
-    assert run_claim("gao2024.compression_ratio_law", quick=True, seed=0).outcome == "fail"
 
 
 @pytest.mark.slow
