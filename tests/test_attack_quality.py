@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "attack_quality.py"
 ATTACKS = {"fcjax.min_norm", "fcjax.min_norm_restarts4", "fcjax.fmn", "fcjax.best_min_norm"}
 
@@ -27,6 +29,7 @@ def _smoke() -> list[dict]:
     return [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]  # every line is one JSON object
 
 
+@pytest.mark.slow  # 19 s on 2 cores: the slow job
 def test_attack_quality_smoke_prints_json_lines_and_a_summary_last():
     records = _smoke()
     rows = [r for r in records if r["benchmark"] == "attack_quality/attack"]

@@ -69,6 +69,7 @@ def test_quick_claim_passes_with_fresh_seed(claim_id):
     assert v.outcome != "fail", _explain(v)
 
 
+@pytest.mark.slow  # 40 s on 2 cores: the slow job (the default job stays under 10 minutes)
 def test_trained_linear_finding():
     """The paper's experiment (x = Az data) is reproduced; on one Gaussian point per class it is refuted.
 

@@ -62,6 +62,7 @@ def test_undecided_verdict_exits_3(capsys):
     assert out.startswith("UNDECIDED") and "to decide: needs CI half-width" in out
 
 
+@pytest.mark.slow  # 16 s; test_failing_verdict_exits_1 covers the exit code in the default job
 def test_reproduce_strict_exits_1_on_a_failing_verdict(monkeypatch, tmp_path):
     from fcjax import trials
 
