@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -39,12 +40,9 @@ def _net(seed: int, dims: list[int], bias: float = 0.5) -> list[tuple[np.ndarray
 
 
 def _forward(layers, p: np.ndarray) -> np.ndarray:
-    h = p
-    for n, (w, b) in enumerate(layers):
-        h = w @ h + b
-        if n < len(layers) - 1:
-            h = np.maximum(h, 0.0)
-    return h
+    # fcjax.certify's JAX forward in float64: independent of fcjax.exact's NumPy one, which it checks
+    with jax.enable_x64(True):
+        return np.asarray(C.logits([(jnp.asarray(w), jnp.asarray(b)) for w, b in layers], jnp.asarray(p)))
 
 
 def _region(layers, pattern: tuple[int, ...], x: np.ndarray):
