@@ -2,7 +2,7 @@
 
 Workload (the sqrt_d_gap_relu setup): ``fcjax.models.relu_mlp(1, 2 d, d)`` trained with ``fcjax.train`` (Adam,
 ``TrainConfig(steps=1500, learning_rate=1e-2, stop_at_accuracy=1.0, check_every=50)``) on the ``d`` Gaussian points
-``fcjax.gaussian_points(key, d).T`` with labels ``arange(d)``; the attacked samples are the first ``samples``
+``fcjax.gaussian_points(key, d)`` with labels ``arange(d)``; the attacked samples are the first ``samples``
 training points (``min(samples, d)``), float32 throughout.
 
 * fcjax: ``min_norm`` (deterministic defaults), ``min_norm`` with ``key`` and ``restarts=4``, ``fmn`` (defaults),
@@ -87,7 +87,7 @@ def trained_net(d: int, seed: int, steps: int):
     """The sqrt_d_gap_relu network: ``relu_mlp(1, 2 d, d)`` trained on ``d`` Gaussian points, one per class."""
     model = relu_mlp(1, 2 * d, d)
     kx, kt = jax.random.split(jax.random.fold_in(jax.random.key(seed), d))
-    x = gaussian_points(kx, d).T
+    x = gaussian_points(kx, d)
     y = jnp.arange(d)
     res = train(kt, model, x, y, TrainConfig(steps=steps, learning_rate=1e-2, stop_at_accuracy=1.0, check_every=50))
     return model, res.params, x, y, float(res.accuracy)

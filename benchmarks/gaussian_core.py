@@ -169,7 +169,7 @@ def naive_qr_stats(x: jax.Array) -> dict[str, jax.Array]:
     f_after = w @ (x[:, -1] + e)
     top = jnp.argmax(f_after)
     norm_e = jnp.linalg.norm(e)
-    radius = point_radius(x, d - 1)
+    radius = point_radius(x.T, d - 1)  # x is the paper's X (columns); point_radius takes rows
     return {
         "onehot_error": jnp.max(jnp.abs(onehot - jnp.eye(d, dtype=x.dtype))),
         "onehot_argmax_ok": jnp.all(jnp.argmax(onehot, axis=0) == jnp.arange(d)),

@@ -1,7 +1,8 @@
 """Shape-annotated array aliases used across fcjax's public signatures.
 
-The dimension names follow the papers: ``d`` is the input dimension, ``n`` the number of points (columns of a
-data matrix), ``k`` the number of classes and ``b`` a batch of trials.
+The dimension names follow the papers: ``d`` is the input dimension, ``n`` the number of points (rows, ``(n, d)``,
+throughout the public API; only ``fcjax.gao2024``'s constructions take the paper's data matrix ``X``, its
+transpose), ``k`` the number of classes and ``b`` a batch of trials.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ forms a QR: ``f = X^{-1}``, its last two rows ("probes") come from one LU solve,
 them give the block (``p_d = q_d / R_dd``, ``[q_{d-1}, q_d] = [p_{d-1}, p_d] R_22^T``). ``method="cholesky"``
 reads R from the Cholesky factor of the Gram matrix (shared with the distance computation, float64 only:
 cond(X^T X) ~ d^2), and ``method="qr"`` is the plain reference.
+
+These functions take the paper's data matrix ``X`` (one point per column, as the theorem is stated); from points in
+fcjax's row layout, ``X = points.T``. They are exported as ``fcjax.gao2024``.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def trailing_from_probes(p: Float[Array, "d 2"]) -> TrailingQR:
 def _trailing_from_cholesky(x: Float[Array, "d d"], g: Float[Array, "d d"] | None) -> TrailingQR:
     # X^T X = R^T R, so R is the transposed Cholesky factor and Q[:, -2:] = X R^{-1}[:, -2:].
     d = x.shape[0]
-    low = jnp.linalg.cholesky(gram(x) if g is None else g)
+    low = jnp.linalg.cholesky(gram(x.T) if g is None else g)
     rhs = jnp.zeros((d, 2), x.dtype).at[d - 2, 0].set(1).at[d - 1, 1].set(1)
     z = jax.scipy.linalg.solve_triangular(low.T, rhs, lower=False)
     q = jnp.matmul(x, z, precision="highest")

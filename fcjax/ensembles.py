@@ -1,6 +1,7 @@
 """Keyed samplers for the random data models of Gao et al. (arXiv 2406.16200).
 
-Data matrices hold one point per *column*, as in the paper's ``X = [x_1, ..., x_d] = Q R``.
+Points are rows, ``(n, d)``, as everywhere in fcjax's public API. The paper's data matrix
+``X = [x_1, ..., x_d] = Q R`` holds them as columns: ``X = gaussian_points(key, d).T``.
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ def trial_keys(key: Key, n: int, start: int = 0) -> Keys | UInt32[Array, "n 2"]:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(start, start + n, dtype=jnp.uint32))
 
 
-def gaussian_points(key: Key, d: int, n: int | None = None, *, dtype=jnp.float32) -> Float[Array, "d n"]:
-    """``n`` i.i.d. N(0, I_d) points as the columns of a ``(d, n)`` matrix (``n = d`` by default).
+def gaussian_points(key: Key, d: int, n: int | None = None, *, dtype=jnp.float32) -> Float[Array, "n d"]:
+    """``n`` i.i.d. N(0, I_d) points as the rows of an ``(n, d)`` matrix (``n = d`` by default).
 
-    The paper's setting (Theorem 1): d points in R^d, point ``i`` is the only member of class ``i``.
+    The paper's setting (Theorem 1): d points in R^d, point ``i`` is the only member of class ``i``; its data
+    matrix is the transpose, ``X = gaussian_points(key, d).T`` (drawn as ``X`` so that under one key the two
+    layouts hold the same numbers).
     """
     check_key(key)
     d = check_dim(d)
     n = d if n is None else check_int(n, "n", minimum=1)
-    return jax.random.normal(key, (d, n), check_dtype(dtype))
+    return jax.random.normal(key, (d, n), check_dtype(dtype)).T
 
 
 def gaussian_product(key: Key, d: int, t: int, *, dtype=jnp.float32) -> Float[Array, "t d d"]:
@@ -71,6 +74,6 @@ def sign_cube_data(key: Key, d: int, *, dtype=jnp.float32
       ``(A, points, labels)`` with ``A`` of shape ``(d, d)``, ``points`` of shape ``(2^d, d)`` (row ``m`` is
       ``A z_m``) and ``labels = (z_d > 0)`` in ``{0, 1}``.
     """
-    a = gaussian_points(key, d, dtype=dtype)
+    a = gaussian_points(key, d, dtype=dtype).T  # the mixing matrix, drawn as the paper's X
     z = hypercube_signs(d, dtype=dtype)
     return a, z @ a.T, (z[:, -1] > 0).astype(jnp.int32)

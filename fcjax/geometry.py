@@ -3,7 +3,8 @@
 Gao et al. (arXiv 2406.16200), Lemma 2 (v1): d i.i.d. N(0, I_d) points are at least (1 - eps) sqrt(2d) apart with
 high probability, so the minimum-distance classifier cannot be flipped at a training point by less than half the
 distance to its nearest other point, which is of order sqrt(d/2).
-All distances come from the Gram matrix (one GEMM), never from a d x n x n tensor of differences.
+All distances come from the Gram matrix (one GEMM), never from an n x n x d tensor of differences.
+Points are rows, ``(n, d)``, as everywhere in fcjax's public API; the paper's data matrix is ``X = points.T``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from ._types import Array, Float, Int
 from ._validate import check_array, check_dim, check_float, check_int
 
 
-def gram(x: Float[Array, "d n"]) -> Float[Array, "n n"]:
-    """``X^T X`` for points in the columns of ``x`` (full precision on every backend)."""
-    return jnp.matmul(x.T, x, precision="highest")
+def gram(points: Float[Array, "n d"]) -> Float[Array, "n n"]:
+    """``G = P P^T`` for points in the rows of ``points`` (full precision on every backend).
+
+    The paper's data matrix is ``X = points.T``, so this is its ``X^T X``.
+    """
+    return jnp.matmul(points, points.T, precision="highest")
 
 
-def pairwise_sq_distances(x: Float[Array, "d n"]) -> Float[Array, "n n"]:
-    """Squared distances ``||x_i - x_j||^2 = G_ii + G_jj - 2 G_ij`` (clipped at 0 against rounding)."""
-    check_array(x, "x", ndim=2)
-    g = gram(x)
+def pairwise_sq_distances(points: Float[Array, "n d"]) -> Float[Array, "n n"]:
+    """Squared distances ``||x_i - x_j||^2 = G_ii + G_jj - 2 G_ij`` between rows (clipped at 0 against rounding)."""
+    check_array(points, "points", ndim=2)
+    g = gram(points)
     sq = jnp.diagonal(g)
     return jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
 
@@ -33,54 +37,59 @@ def _off_diagonal(d2: Float[Array, "n n"]) -> Float[Array, "n n"]:
     return jnp.where(jnp.eye(d2.shape[0], dtype=bool), jnp.inf, d2)
 
 
-def nearest_other_distance(x: Float[Array, "d n"]) -> Float[Array, " n"]:
-    """``min_{j != i} ||x_i - x_j||`` for every point ``i`` (columns of ``x``), shape ``(n,)``."""
-    check_array(x, "x", ndim=2, min_size={1: 2})
-    return jnp.sqrt(jnp.min(_off_diagonal(pairwise_sq_distances(x)), axis=1))
+def _check_points(points: Array) -> Array:
+    return check_array(points, "points", ndim=2, min_size={0: 2})
 
 
-def nearest_other_index(x: Float[Array, "d n"]) -> Int[Array, " n"]:
-    """``argmin_{j != i} ||x_i - x_j||`` for every point ``i`` (columns of ``x``), shape ``(n,)``."""
-    check_array(x, "x", ndim=2, min_size={1: 2})
-    return jnp.argmin(_off_diagonal(pairwise_sq_distances(x)), axis=1)
+def nearest_other_distance(points: Float[Array, "n d"]) -> Float[Array, " n"]:
+    """``min_{j != i} ||x_i - x_j||`` for every point ``i`` (rows of ``points``), shape ``(n,)``."""
+    _check_points(points)
+    return jnp.sqrt(jnp.min(_off_diagonal(pairwise_sq_distances(points)), axis=1))
 
 
-def min_pairwise_distance(x: Float[Array, "d n"]) -> Float[Array, ""]:
-    """``min_{i != j} ||x_i - x_j||`` over the columns of ``x``."""
-    return jnp.min(nearest_other_distance(x))
+def nearest_other_index(points: Float[Array, "n d"]) -> Int[Array, " n"]:
+    """``argmin_{j != i} ||x_i - x_j||`` for every point ``i`` (rows of ``points``), shape ``(n,)``."""
+    _check_points(points)
+    return jnp.argmin(_off_diagonal(pairwise_sq_distances(points)), axis=1)
 
 
-def optimal_radius(x: Float[Array, "d n"]) -> Float[Array, " n"]:
-    """Exact robustness of the minimum-distance classifier at each training point, shape ``(n,)``.
+def min_pairwise_distance(points: Float[Array, "n d"]) -> Float[Array, ""]:
+    """``min_{i != j} ||x_i - x_j||`` over the rows of ``points``."""
+    return jnp.min(nearest_other_distance(points))
+
+
+def optimal_radius(points: Float[Array, "n d"]) -> Float[Array, " n"]:
+    """Exact robustness of the minimum-distance classifier at each training point (rows), shape ``(n,)``.
 
     With one point per class the decision boundary between ``x_i`` and ``x_j`` is their bisecting hyperplane,
     so the smallest label-changing perturbation of ``x_i`` has length ``1/2 min_{j != i} ||x_i - x_j||``.
     """
-    return 0.5 * nearest_other_distance(x)
+    return 0.5 * nearest_other_distance(points)
 
 
-def point_radius(x: Float[Array, "d n"], i: int) -> Float[Array, ""]:
-    """``optimal_radius(x)[i]`` with one matrix-vector product instead of the whole Gram matrix."""
-    check_array(x, "x", ndim=2, min_size={1: 2})
-    n = x.shape[1]
+def point_radius(points: Float[Array, "n d"], i: int) -> Float[Array, ""]:
+    """``optimal_radius(points)[i]`` with one matrix-vector product instead of the whole Gram matrix."""
+    _check_points(points)
+    n = points.shape[0]
     i = check_int(i, "i")
     if not -n <= i < n:
-        raise ValueError(f"i must index one of the {n} points (-{n} <= i < {n}), got {i}")
+        raise ValueError(f"i must index one of the {n} points (rows of points, -{n} <= i < {n}), got {i}")
     i %= n
-    xi = x[:, i]
-    d2 = jnp.sum(x * x, axis=0) + jnp.dot(xi, xi) - 2.0 * jnp.matmul(xi, x, precision="highest")
+    xi = points[i]
+    d2 = jnp.sum(points * points, axis=1) + jnp.dot(xi, xi) - 2.0 * jnp.matmul(points, xi, precision="highest")
     d2 = jnp.where(jnp.arange(n) == i, jnp.inf, jnp.maximum(d2, 0.0))
     return 0.5 * jnp.sqrt(jnp.min(d2))
 
 
-def nearest_point_classify(x: Float[Array, "d n"], queries: Float[Array, "m d"]) -> Int[Array, " m"]:
-    """The optimal classifier's labels: the index of the nearest column of ``x`` for each query row."""
-    check_array(x, "x", ndim=2)
+def nearest_point_classify(points: Float[Array, "n d"], queries: Float[Array, "m d"]) -> Int[Array, " m"]:
+    """The optimal classifier's labels: the index of the nearest row of ``points`` for each row of ``queries``."""
+    check_array(points, "points", ndim=2)
     check_array(queries, "queries", ndim=2)
-    if queries.shape[1] != x.shape[0]:
-        raise ValueError(f"queries must have {x.shape[0]} columns to match x, got shape {queries.shape}")
-    cross = jnp.matmul(queries, x, precision="highest")
-    return jnp.argmin(jnp.sum(x * x, axis=0)[None, :] - 2.0 * cross, axis=1)
+    if queries.shape[1] != points.shape[1]:
+        raise ValueError(f"queries must have {points.shape[1]} columns (one point per row, like points "
+                         f"{tuple(points.shape)}), got shape {tuple(queries.shape)}")
+    cross = jnp.matmul(queries, points.T, precision="highest")
+    return jnp.argmin(jnp.sum(points * points, axis=1)[None, :] - 2.0 * cross, axis=1)
 
 
 def chernoff_union_bound(d: int, eps: float, n: int | None = None) -> float:

@@ -144,7 +144,7 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
 
     Example:
       >>> import jax, jax.numpy as jnp, fcjax
-      >>> x = fcjax.gaussian_points(jax.random.key(0), 8).T  # 8 points in R^8, one per class
+      >>> x = fcjax.gaussian_points(jax.random.key(0), 8)  # 8 points in R^8, one per class
       >>> y = jnp.arange(8)
       >>> model = fcjax.relu_mlp(depth=1, width=32, classes=8)
       >>> net = fcjax.train(jax.random.key(1), model, x, y, fcjax.TrainConfig(steps=300, learning_rate=1e-2))

@@ -40,7 +40,7 @@ def paired_normal(key: Key, shape: tuple[int, ...], dtype=jnp.float32) -> Float[
 
 def _draw_points(key: Key, d: int, dtype, draw: Draw) -> Float[Array, "d d"]:
     if draw == "normal":
-        return gaussian_points(key, d, dtype=dtype)
+        return gaussian_points(key, d, dtype=dtype).T
     if draw == "paired":
         return paired_normal(key, (check_dim(d), d), dtype)
     raise ValueError(f"draw must be one of {_DRAWS}, got {draw!r}")
@@ -51,12 +51,12 @@ def min_distance_trial(key: Key, d: int, dtype=jnp.float32, *, draw: Draw = "nor
 
     ``draw="paired"`` samples with :func:`paired_normal` (same law, faster) instead of ``jax.random.normal``.
     """
-    return min_distance_stats(_draw_points(key, d, dtype, draw))
+    return min_distance_stats(_draw_points(key, d, dtype, draw).T)
 
 
-def min_distance_stats(x: Float[Array, "d n"]) -> Stats:
-    """:func:`min_distance_trial`'s statistic for given points (columns of ``x``): one Gram matrix, one min."""
-    return {"rho": min_pairwise_distance(x) / jnp.sqrt(2.0 * x.shape[0])}
+def min_distance_stats(points: Float[Array, "n d"]) -> Stats:
+    """:func:`min_distance_trial`'s statistic for given points (rows): one Gram matrix, one min."""
+    return {"rho": min_pairwise_distance(points) / jnp.sqrt(2.0 * points.shape[1])}
 
 
 def optimal_radius_trial(key: Key, d: int, dtype=jnp.float32) -> Stats:
@@ -67,7 +67,7 @@ def optimal_radius_trial(key: Key, d: int, dtype=jnp.float32) -> Stats:
 
 def qr_trial(key: Key, d: int, dtype=jnp.float64, method: str = "solve") -> Stats:
     """``R_{d-1,d-1}, R_{d-1,d}, R_dd`` of a Gaussian ``d x d`` matrix and ``phi = R_dd / ||x_d||``."""
-    x = gaussian_points(key, d, dtype=dtype)
+    x = gaussian_points(key, d, dtype=dtype).T  # the paper's X: points in columns
     t = trailing_qr(x, method)
     return {"r_pp": t.r_pp, "r_pd": t.r_pd, "r_dd": t.r_dd, "phi": t.r_dd / jnp.linalg.norm(x[:, -1])}
 
@@ -110,7 +110,7 @@ def theorem1_stats(x: Float[Array, "d d"], check_all_points: bool = True, method
         # so two independent batched solves at once can deadlock a 2-thread pool (seen on a 2-core machine).
         sol = jsl.lu_solve(lu, jnp.concatenate([(x[:, -1] + e)[:, None], cols], axis=1))
     elif method == "cholesky":
-        g = gram(x)
+        g = gram(x.T)
         cho = (jnp.linalg.cholesky(g), True)
 
         def mm(a, b):
@@ -130,7 +130,7 @@ def theorem1_stats(x: Float[Array, "d d"], check_all_points: bool = True, method
     f_after, onehot = sol[:, 0], sol[:, 1:]
     top = jnp.argmax(f_after)
     norm_e = jnp.linalg.norm(e)
-    radius = point_radius(x, d - 1)
+    radius = point_radius(x.T, d - 1)
     return {
         "onehot_error": jnp.max(jnp.abs(onehot - target)),
         "onehot_argmax_ok": jnp.all(jnp.argmax(onehot, axis=0) == jnp.argmax(target, axis=0)),
@@ -174,7 +174,7 @@ def exact_gap_trial(key: Key, d: int, dtype=jnp.float64) -> Stats:
     ``exact`` minimises over every class (rows of ``X^{-1}``); ``pair`` is the exact distance to the (d-1, d)
     boundary of the theorem; ``theorem`` is ``||e||`` of the construction (an upper bound on ``pair``).
     """
-    x = gaussian_points(key, d, dtype=dtype)
+    x = gaussian_points(key, d, dtype=dtype).T  # the paper's X: points in columns
     w = jnp.linalg.inv(x)
     xd = x[:, -1]
     exact = affine_min_perturbation(w, None, xd, label=d - 1).distance
@@ -182,7 +182,7 @@ def exact_gap_trial(key: Key, d: int, dtype=jnp.float64) -> Stats:
     pair = (f[d - 1] - f[d - 2]) / jnp.linalg.norm(w[d - 1] - w[d - 2])
     t = trailing_from_probes(w[-2:].T)
     theorem = jnp.linalg.norm(theorem1_vector(t))
-    radius = point_radius(x, d - 1)
+    radius = point_radius(x.T, d - 1)
     return {"exact": exact / radius, "pair": pair / radius, "theorem": theorem / radius, "radius": radius}
 
 

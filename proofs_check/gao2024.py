@@ -299,7 +299,7 @@ def _two_probe_on_nets(cfg: TwoProbeConfig, key) -> tuple[np.ndarray, np.ndarray
 
     def one(k):
         kx, kt = jax.random.split(k)
-        x = gaussian_points(kx, d, dtype=cfg.jdtype).T
+        x = gaussian_points(kx, d, dtype=cfg.jdtype)
         res = train(kt, model, x, jnp.arange(d), TrainConfig(steps=cfg.net_steps, learning_rate=1e-2))
         # Flax keeps float32 parameters; the identity is checked on those probes in the claim's dtype.
         w, b = linear_net_affine(res.params, cfg.jdtype)
@@ -431,9 +431,9 @@ def _path_stats(model, params, x, i, j, nodes):
 def _path_nets(cfg: PathIntegralConfig, key, d: int, model, linear: bool):
     def one(k):
         kx, kt = jax.random.split(k)
-        x = gaussian_points(kx, d, dtype=cfg.jdtype).T
+        x = gaussian_points(kx, d, dtype=cfg.jdtype)
         res = train(kt, model, x, jnp.arange(d), TrainConfig(steps=cfg.steps, learning_rate=cfg.learning_rate))
-        js = nearest_other_index(x.T)
+        js = nearest_other_index(x)
         out = jax.vmap(lambda i, j: _path_stats(model, res.params, x, i, j, cfg.nodes))(jnp.arange(d), js)
         out["valid"] = jnp.broadcast_to(res.accuracy == 1.0, (d,))
         if linear:
@@ -625,13 +625,13 @@ def _train_gauss(cfg: TrainedLinearConfig, key, d: int, width: int, steps: int) 
 
     def one(k):
         kd, kt = jax.random.split(k)
-        x = gaussian_points(kd, d, dtype=cfg.jdtype)
-        res = train(kt, model, x.T.astype(jnp.float32), jnp.arange(d), tc)
+        pts = gaussian_points(kd, d, dtype=cfg.jdtype)
+        res = train(kt, model, pts.astype(jnp.float32), jnp.arange(d), tc)
         w, b = linear_net_affine(res.params, cfg.jdtype)
-        radius = optimal_radius(x)
-        net = jax.vmap(lambda i: affine_min_perturbation(w, b, x[:, i], label=i).distance)(jnp.arange(d))
-        inv = jnp.linalg.inv(x)
-        interp = jax.vmap(lambda i: affine_min_perturbation(inv, None, x[:, i], label=i).distance)(jnp.arange(d))
+        radius = optimal_radius(pts)
+        net = jax.vmap(lambda i: affine_min_perturbation(w, b, pts[i], label=i).distance)(jnp.arange(d))
+        inv = jnp.linalg.inv(pts.T)  # the interpolating network X^{-1} of the paper's X = pts.T
+        interp = jax.vmap(lambda i: affine_min_perturbation(inv, None, pts[i], label=i).distance)(jnp.arange(d))
         return {"valid": res.accuracy == 1.0, "ratio": jnp.exp(jnp.mean(jnp.log(net / radius))),
                 "interp_ratio": jnp.exp(jnp.mean(jnp.log(interp / radius)))}
 
@@ -888,7 +888,7 @@ def _relu_gap_cell(cfg: ReluGapConfig, key, d: int) -> dict[str, np.ndarray]:
     tc = TrainConfig(steps=cfg.steps, learning_rate=cfg.learning_rate, check_every=50,
                      stop_at_accuracy=1.0 if cfg.stop_at_interpolation else None, weight_decay=cfg.weight_decay)
     exact = d <= cfg.exact_max_d
-    out = measure_nets(model, lambda kk: (gaussian_points(kk, d, dtype=cfg.jdtype).T, jnp.arange(d)),
+    out = measure_nets(model, lambda kk: (gaussian_points(kk, d, dtype=cfg.jdtype), jnp.arange(d)),
                        jnp.arange(min(cfg.points, d)), key, cfg.trials, tc, dtype=cfg.jdtype, certify=cfg.certify,
                        batch=cfg.batch, baseline=cfg.baseline, keep_layers=exact, best_attack=cfg.best_attack)
     if exact:
@@ -1068,7 +1068,7 @@ class LocalConfig(SweepConfig):
 def _local_trial(key, d, cfg: LocalConfig):
     """One trained tanh MLP and the construction e = ε·P(x₂ − x₁) at x = x_0 for each ε."""
     kx, kt = jax.random.split(key)
-    pts = gaussian_points(kx, d, dtype=cfg.jdtype).T
+    pts = gaussian_points(kx, d, dtype=cfg.jdtype)
     model = MLP(hidden=(cfg.width,), classes=d)
     res = train(kt, model, pts.astype(jnp.float32), jnp.arange(d),
                 TrainConfig(steps=cfg.steps, learning_rate=cfg.learning_rate))

@@ -17,19 +17,20 @@ from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 
 import fcjax as F
+from fcjax import gao2024 as GAO
 
 EPS64 = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)
 METHODS = ("solve", "cholesky", "qr")
 
-positive_qr = jax.jit(F.positive_qr)
-trailing_qr = jax.jit(F.trailing_qr, static_argnames="method")
-theorem1_perturbation = jax.jit(F.theorem1_perturbation, static_argnames="method")
-compression_ratio = jax.jit(F.compression_ratio, static_argnames="method")
-gram_schmidt2 = jax.jit(F.gram_schmidt2)
-two_probe_bound = jax.jit(F.two_probe_bound)
-interpolating_network = jax.jit(F.interpolating_network)
-last_two_probes = jax.jit(F.last_two_probes)
+positive_qr = jax.jit(GAO.positive_qr)
+trailing_qr = jax.jit(GAO.trailing_qr, static_argnames="method")
+theorem1_perturbation = jax.jit(GAO.theorem1_perturbation, static_argnames="method")
+compression_ratio = jax.jit(GAO.compression_ratio, static_argnames="method")
+gram_schmidt2 = jax.jit(GAO.gram_schmidt2)
+two_probe_bound = jax.jit(GAO.two_probe_bound)
+interpolating_network = jax.jit(GAO.interpolating_network)
+last_two_probes = jax.jit(GAO.last_two_probes)
 
 
 def _gauss(seed: int, *shape: int, scale: float = 1.0) -> np.ndarray:
@@ -100,13 +101,13 @@ def test_trailing_qr_float32(method):
 def test_cholesky_with_precomputed_gram_is_identical():
     x = jnp.asarray(_gauss(5, 10, 10))
     a = trailing_qr(x, method="cholesky")
-    b = trailing_qr(x, method="cholesky", g=F.gram(x))
+    b = trailing_qr(x, method="cholesky", g=F.gram(x.T))
     # The same Gram matrix up to summation order (eager vs fused), then the Cholesky error bound.
     a_r, a_q = _tols(np.asarray(x), "cholesky")
     for u, v, tol in zip(a, b, (a_r, a_r, a_r, a_q, a_q), strict=True):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=0, atol=tol)
     # A different Gram matrix is really used: pass 4 X^T X, get 2 R.
-    c = trailing_qr(x, method="cholesky", g=4.0 * F.gram(x))
+    c = trailing_qr(x, method="cholesky", g=4.0 * F.gram(x.T))
     np.testing.assert_allclose(float(c.r_dd), 2 * float(a.r_dd), rtol=0, atol=2 * a_r)
 
 
@@ -254,13 +255,13 @@ def test_theorem1_perturbation_oracle(d, method):
 def test_theorem1_perturbation_accepts_precomputed_trailing():
     x = jnp.asarray(_gauss(8, 10, 10))
     t = trailing_qr(x, "qr")
-    a = F.theorem1_perturbation(x, trailing=t)
+    a = GAO.theorem1_perturbation(x, trailing=t)
     b = theorem1_perturbation(x, method="qr")
     # Same trailing block; eager vs jitted arithmetic differ by a few ulps of e's O(1) entries.
     np.testing.assert_allclose(np.asarray(a.e), np.asarray(b.e), rtol=0, atol=10 * EPS64 * float(a.bound))
     # The supplied block is really used: scaling R by 2 doubles e.
     t2 = t._replace(r_pp=2 * t.r_pp, r_pd=2 * t.r_pd, r_dd=2 * t.r_dd)
-    np.testing.assert_allclose(np.asarray(F.theorem1_perturbation(x, trailing=t2).e), 2 * np.asarray(a.e), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(GAO.theorem1_perturbation(x, trailing=t2).e), 2 * np.asarray(a.e), rtol=1e-12)
 
 
 @given(seed=hs.integers(0, 2**32 - 1), d=hs.sampled_from([2, 3, 10]),
@@ -291,21 +292,21 @@ def test_theorem1_invariants_arbitrary_matrices(x):
 def test_jit_matches_eager(method):
     x = jnp.asarray(_gauss(21, 10, 10))
     a_r, a_q = _tols(np.asarray(x), method)
-    eager, jitted = F.trailing_qr(x, method), trailing_qr(x, method=method)
+    eager, jitted = GAO.trailing_qr(x, method), trailing_qr(x, method=method)
     for u, v, tol in zip(eager, jitted, (a_r, a_r, a_r, a_q, a_q), strict=True):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=0, atol=tol)  # fusion may reorder sums
-    pe, pj = F.theorem1_perturbation(x, method), theorem1_perturbation(x, method=method)
+    pe, pj = GAO.theorem1_perturbation(x, method), theorem1_perturbation(x, method=method)
     np.testing.assert_allclose(np.asarray(pe.e), np.asarray(pj.e), rtol=0, atol=3 * a_r)
-    assert float(F.compression_ratio(x, method)) == pytest.approx(float(compression_ratio(x, method=method)), abs=a_r)
+    assert float(GAO.compression_ratio(x, method)) == pytest.approx(float(compression_ratio(x, method=method)), abs=a_r)
 
 
 def test_two_probe_and_gram_schmidt_jit_matches_eager():
     rng = np.random.default_rng(22)
     pi, pj, x = (jnp.asarray(rng.standard_normal(7)) for _ in range(3))
-    e, j = F.two_probe_bound(pi, pj, x), two_probe_bound(pi, pj, x)
+    e, j = GAO.two_probe_bound(pi, pj, x), two_probe_bound(pi, pj, x)
     for u, v in zip(jax.tree.leaves(e), jax.tree.leaves(j), strict=True):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=0, atol=1e-13)  # O(1) values, d = 7
-    np.testing.assert_allclose(np.asarray(F.interpolating_network(x[:, None] * jnp.eye(7) + jnp.eye(7))),
+    np.testing.assert_allclose(np.asarray(GAO.interpolating_network(x[:, None] * jnp.eye(7) + jnp.eye(7))),
                                np.asarray(interpolating_network(x[:, None] * jnp.eye(7) + jnp.eye(7))), atol=1e-12)
 
 
@@ -313,7 +314,7 @@ def test_hot_functions_do_not_retrace_over_draws():
     @jax.jit
     @chex.assert_max_traces(n=1)
     def hot(x):
-        return F.theorem1_perturbation(x, "solve").norm, F.trailing_qr(x, "cholesky").r_dd
+        return GAO.theorem1_perturbation(x, "solve").norm, GAO.trailing_qr(x, "cholesky").r_dd
 
     for s in range(5):
         hot(jnp.asarray(_gauss(s, 10, 10)))

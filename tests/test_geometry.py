@@ -15,6 +15,7 @@ from hypothesis import strategies as hs
 from scipy.spatial.distance import cdist
 
 import fcjax as F
+from fcjax import gao2024 as GAO
 from fcjax.testing import assert_law, assert_mean
 
 EPS64 = float(np.finfo(np.float64).eps)
@@ -29,19 +30,19 @@ min_pairwise_distance = jax.jit(F.min_pairwise_distance)
 optimal_radius = jax.jit(F.optimal_radius)
 point_radius = jax.jit(F.point_radius, static_argnums=1)
 nearest_point_classify = jax.jit(F.nearest_point_classify)
-sign_cube_radius = jax.jit(F.sign_cube_radius, static_argnums=1)
+sign_cube_radius = jax.jit(GAO.sign_cube_radius, static_argnums=1)
 
 
 def _points(seed: int, d: int, n: int, scale: float = 1.0) -> jax.Array:
-    """``n`` N(0, scale^2 I_d) points as columns, float64 (NumPy's generator: no compilation per shape)."""
-    return jnp.asarray(scale * np.random.default_rng(seed).standard_normal((d, n)))
+    """``n`` N(0, scale^2 I_d) points as rows ``(n, d)``, float64 (NumPy's generator: no compilation per shape)."""
+    return jnp.asarray(scale * np.random.default_rng(seed).standard_normal((n, d)))
 
 
 def _gram_tol(x: np.ndarray, eps: float = EPS64) -> float:
     # ||x_i||^2 + ||x_j||^2 - 2 x_i.x_j: each term is a d-term dot product with error <= d eps ||x_i|| ||x_j||
     # (Higham 3.1), so the squared distance has absolute error <= 4 d eps max_i ||x_i||^2; factor 4 headroom.
-    d = x.shape[0]
-    return 16.0 * d * eps * float(np.max(np.sum(x * x, axis=0)))
+    d = x.shape[1]
+    return 16.0 * d * eps * float(np.max(np.sum(x * x, axis=1)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -53,9 +54,9 @@ def _gram_tol(x: np.ndarray, eps: float = EPS64) -> float:
 def test_gram_and_pairwise_sq_distances_match_cdist(d, n):
     x = _points(d * 100 + n, d, n)
     xn = np.asarray(x)
-    np.testing.assert_allclose(np.asarray(gram(x)), xn.T @ xn, rtol=0, atol=4 * d * EPS64 * np.max(xn**2) * d)
+    np.testing.assert_allclose(np.asarray(gram(x)), xn @ xn.T, rtol=0, atol=4 * d * EPS64 * np.max(xn**2) * d)
     d2 = np.asarray(pairwise_sq_distances(x))
-    ref = cdist(xn.T, xn.T, "sqeuclidean")
+    ref = cdist(xn, xn, "sqeuclidean")
     assert d2.shape == (n, n)
     assert np.all(d2 >= 0.0)  # clipped at 0 against rounding
     np.testing.assert_allclose(d2, ref, rtol=0, atol=_gram_tol(xn))
@@ -65,7 +66,7 @@ def test_gram_and_pairwise_sq_distances_match_cdist(d, n):
 def test_nearest_other_and_radii_match_brute_force(d, n):
     x = _points(7 * d + n, d, n, scale=3.0)
     xn = np.asarray(x)
-    dist = cdist(xn.T, xn.T)
+    dist = cdist(xn, xn)
     np.fill_diagonal(dist, np.inf)
     nearest = dist.min(axis=1)
     # sqrt of a squared distance with absolute error a has error <= a / (2 sqrt(D2)) (D2 >= min nearest^2).
@@ -80,7 +81,7 @@ def test_nearest_other_and_radii_match_brute_force(d, n):
 def test_distances_float32_within_float32_rounding():
     x32 = jax.random.normal(jax.random.key(3), (32, 32), jnp.float32)
     xn = np.asarray(x32, np.float64)
-    dist = cdist(xn.T, xn.T)
+    dist = cdist(xn, xn)
     np.fill_diagonal(dist, np.inf)
     out = nearest_other_distance(x32)
     assert out.dtype == jnp.float32
@@ -89,9 +90,9 @@ def test_distances_float32_within_float32_rounding():
 
 
 def test_duplicate_points_have_zero_distance():
-    # Two identical columns: the Gram formula cancels to (rounded) 0 and is clipped, never negative -> no NaN.
+    # Two identical points: the Gram formula cancels to (rounded) 0 and is clipped, never negative -> no NaN.
     x = _points(11, 6, 4)
-    x = x.at[:, 3].set(x[:, 1])
+    x = x.at[3].set(x[1])
     out = np.asarray(nearest_other_distance(x))
     assert np.all(np.isfinite(out))
     # sqrt of an absolute error _gram_tol: the distance itself is below sqrt(_gram_tol).
@@ -102,20 +103,20 @@ def test_duplicate_points_have_zero_distance():
 @pytest.mark.parametrize(("d", "n", "m"), [(2, 3, 50), (8, 8, 100), (40, 12, 64)])
 def test_nearest_point_classify_matches_argmin(d, n, m):
     x = _points(d + n, d, n)
-    q = _points(d * n, m, d, scale=1.5)
+    q = _points(d * n, d, m, scale=1.5)
     labels = np.asarray(nearest_point_classify(x, q))
-    dist = cdist(np.asarray(q), np.asarray(x).T)
+    dist = cdist(np.asarray(q), np.asarray(x))
     ref = dist.argmin(axis=1)
     # A disagreement is only allowed on a near-tie (within rounding of the squared distances).
     srt = np.sort(dist**2, axis=1)
-    near_tie = (srt[:, 1] - srt[:, 0]) < _gram_tol(np.concatenate([np.asarray(x), np.asarray(q).T], axis=1))
+    near_tie = (srt[:, 1] - srt[:, 0]) < _gram_tol(np.concatenate([np.asarray(x), np.asarray(q)], axis=0))
     assert np.all((labels == ref) | near_tie)
     assert not near_tie.all()  # the comparison is not vacuous
 
 
 def test_nearest_point_classify_training_points_get_own_label():
     x = _points(5, 10, 10)
-    assert np.array_equal(np.asarray(nearest_point_classify(x, x.T)), np.arange(10))
+    assert np.array_equal(np.asarray(nearest_point_classify(x, x)), np.arange(10))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def test_chernoff_union_bound_formula(d, eps, n):
     t = (1 - eps) ** 2
     log_pairs = math.log(math.comb(npts, 2))
     ref = min(1.0, math.exp(log_pairs - d / 2 * (t - 1 - math.log(t))))
-    assert F.chernoff_union_bound(d, eps, n) == pytest.approx(ref, rel=1e-12)  # same formula, ~10 flops of rounding
+    assert GAO.chernoff_union_bound(d, eps, n) == pytest.approx(ref, rel=1e-12)  # same formula, ~10 flops of rounding
 
 
 @given(d=hs.integers(2, 5000), eps=hs.floats(0.01, 0.99))
@@ -139,10 +140,10 @@ def test_chernoff_pair_bound_dominates_exact_chi2_tail(d, eps):
     # With n = 2 there is one pair and ||x_1 - x_2||^2 = 2 chi^2_d, so the exact probability of the event is
     # P(chi^2_d <= (1 - eps)^2 d). A valid bound can never be below it (rtol: scipy's cdf is accurate to ~1e-12).
     exact = st.chi2.cdf((1 - eps) ** 2 * d, d)
-    bound = F.chernoff_union_bound(d, eps, n=2)
+    bound = GAO.chernoff_union_bound(d, eps, n=2)
     assert bound >= exact * (1 - 1e-10)
     # ...and with n points the union event contains the single-pair event.
-    assert F.chernoff_union_bound(d, eps) >= exact * (1 - 1e-10)
+    assert GAO.chernoff_union_bound(d, eps) >= exact * (1 - 1e-10)
 
 
 def _log_chi2_lower_tail(x: float, d: int) -> float:
@@ -174,20 +175,20 @@ def test_chernoff_exponent_is_the_right_one(eps):
         log_exact = _log_chi2_lower_tail(t * d, d)
         log_pair = -d / 2 * (t - 1 - math.log(t))
         if log_pair < 0:
-            assert F.chernoff_union_bound(d, eps, n=2) == pytest.approx(math.exp(log_pair), rel=1e-12)
+            assert GAO.chernoff_union_bound(d, eps, n=2) == pytest.approx(math.exp(log_pair), rel=1e-12)
         assert 0.0 <= log_pair - log_exact <= math.log(d) + 3.0
 
 
 def test_chernoff_union_bound_caps_at_one():
-    assert F.chernoff_union_bound(16, 0.1) == 1.0
-    assert 0.0 < F.chernoff_union_bound(4096, 0.1) < 1e-6
+    assert GAO.chernoff_union_bound(16, 0.1) == 1.0
+    assert 0.0 < GAO.chernoff_union_bound(4096, 0.1) < 1e-6
 
 
 def test_chernoff_bound_dominates_monte_carlo_rate():
     # P(min_{i!=j} ||x_i - x_j|| < (1 - eps) sqrt(2d)) estimated from 400 draws: the bound must be at least the
     # Clopper-Pearson lower confidence limit (99.9 %) of the observed rate (d = 24, eps = 0.5: bound ~ 0.14).
     d, eps, trials = 24, 0.5, 400
-    bound = F.chernoff_union_bound(d, eps)
+    bound = GAO.chernoff_union_bound(d, eps)
     assert bound < 1.0
     keys = F.trial_keys(jax.random.key(42), trials)
     mins = jax.jit(jax.vmap(lambda k: F.min_pairwise_distance(F.gaussian_points(k, d, dtype=jnp.float64))))(keys)
@@ -208,21 +209,21 @@ def test_optimal_radius_is_half_nearest_distance_and_exact(seed, dn, scale):
     x = _points(seed, d, n, scale)
     xn = np.asarray(x)
     r = np.asarray(optimal_radius(x))
-    dist = cdist(xn.T, xn.T)
+    dist = cdist(xn, xn)
     np.fill_diagonal(dist, np.inf)
     tol = _gram_tol(xn) / (2 * dist.min())
     np.testing.assert_allclose(r, dist.min(axis=1) / 2, rtol=0, atol=tol)
     rel = 1e-6  # margin: the label flips at exactly r; 1e-6 r is far above the float64 rounding of the distances
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
     src = np.array([i for i, _ in pairs])
-    dirs = np.stack([(xn[:, j] - xn[:, i]) / dist[i, j] for i, j in pairs])
+    dirs = np.stack([(xn[j] - xn[i]) / dist[i, j] for i, j in pairs])
     # Slightly less than the radius from x_i toward every other point: still classified as i.
-    inside = xn[:, src].T + (1 - rel) * r[src, None] * dirs
+    inside = xn[src] + (1 - rel) * r[src, None] * dirs
     assert np.array_equal(np.asarray(nearest_point_classify(x, jnp.asarray(inside))), src)
     # Slightly more than the radius toward the nearest other point: the label changes.
     nearest = dist.argmin(axis=1)
-    u = (xn[:, nearest] - xn).T / dist.min(axis=1)[:, None]
-    outside = xn.T + (1 + rel) * r[:, None] * u
+    u = (xn[nearest] - xn) / dist.min(axis=1)[:, None]
+    outside = xn + (1 + rel) * r[:, None] * u
     assert np.all(np.asarray(nearest_point_classify(x, jnp.asarray(outside))) != np.arange(n))
 
 
@@ -233,7 +234,7 @@ def test_optimal_radius_is_half_nearest_distance_and_exact(seed, dn, scale):
 
 @pytest.mark.parametrize("d", [2, 3, 5])
 def test_hypercube_signs_enumerates_every_vertex_once(d):
-    z = np.asarray(F.hypercube_signs(d))
+    z = np.asarray(GAO.hypercube_signs(d))
     assert z.shape == (2**d, d)
     assert set(np.unique(z).tolist()) == {-1.0, 1.0}
     ref = {tuple(v) for v in itertools.product((-1.0, 1.0), repeat=d)}
@@ -242,14 +243,14 @@ def test_hypercube_signs_enumerates_every_vertex_once(d):
 
 def test_sign_cube_data_shapes_and_labels(key):
     d = 5
-    a, pts, labels = F.sign_cube_data(key, d, dtype=jnp.float64)
+    a, pts, labels = GAO.sign_cube_data(key, d, dtype=jnp.float64)
     assert a.shape == (d, d) and pts.shape == (2**d, d) and labels.shape == (2**d,)
     assert labels.dtype == jnp.int32
-    z = np.asarray(F.hypercube_signs(d, dtype=jnp.float64))
+    z = np.asarray(GAO.hypercube_signs(d, dtype=jnp.float64))
     np.testing.assert_allclose(np.asarray(pts), z @ np.asarray(a).T, rtol=0, atol=4 * d * EPS64 * 10)
     assert np.array_equal(np.asarray(labels), (z[:, -1] > 0).astype(np.int32))
     assert int(labels.sum()) == 2 ** (d - 1)  # half the points per class
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(F.gaussian_points(key, d, dtype=jnp.float64)))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(F.gaussian_points(key, d, dtype=jnp.float64)).T)
 
 
 def _brute_sign_cube_radius(a: np.ndarray) -> float:
@@ -281,8 +282,8 @@ def test_sign_cube_radius_orthonormal_is_one():
 def test_gaussian_points_shapes_dtypes_and_moments(key):
     x = F.gaussian_points(key, 4)
     assert x.shape == (4, 4) and x.dtype == jnp.float32
-    assert F.gaussian_points(key, 3, 7, dtype=jnp.float64).shape == (3, 7)
-    g = F.gaussian_product(key, 5, 3, dtype=jnp.float64)
+    assert F.gaussian_points(key, 3, 7, dtype=jnp.float64).shape == (7, 3)  # 7 points in R^3, as rows
+    g = GAO.gaussian_product(key, 5, 3, dtype=jnp.float64)
     assert g.shape == (3, 5, 5)
     # 40,000 standard normals (fcjax.testing, each at alpha 1e-3): mean 0 and second moment 1 within 0.05 (a
     # twentieth of the standard deviation), and the law within Kolmogorov distance 0.03 of N(0, 1).
@@ -294,7 +295,7 @@ def test_gaussian_points_shapes_dtypes_and_moments(key):
 
 def test_jit_matches_eager():
     x = _points(31, 9, 7)
-    q = _points(32, 5, 9)
+    q = _points(32, 9, 5)
     xn = np.asarray(x)
     tol = _gram_tol(xn)
     np.testing.assert_allclose(np.asarray(F.pairwise_sq_distances(x)), np.asarray(pairwise_sq_distances(x)), atol=tol)
@@ -303,4 +304,38 @@ def test_jit_matches_eager():
     assert float(F.point_radius(x, 2)) == pytest.approx(float(point_radius(x, 2)), abs=tol)
     assert np.array_equal(np.asarray(F.nearest_point_classify(x, q)), np.asarray(nearest_point_classify(x, q)))
     a = _points(33, 4, 4)
-    assert float(F.sign_cube_radius(a, 7)) == pytest.approx(float(sign_cube_radius(a, 7)), abs=1e-13)
+    assert float(GAO.sign_cube_radius(a, 7)) == pytest.approx(float(sign_cube_radius(a, 7)), abs=1e-13)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One point layout across the public API (issue 14): rows
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_points_are_rows_in_geometry_and_robustness_alike():
+    # The same (n, d) array means the same n points to the geometry and to the robustness tools, with n != d so that
+    # a transposed reading could not give the same shapes.
+    pts = F.gaussian_points(jax.random.key(5), 6, 11, dtype=jnp.float64)
+    assert pts.shape == (11, 6)
+    _, d_other, _ = F.nearest_other_class(pts, jnp.arange(11), pts, jnp.arange(11))
+    np.testing.assert_allclose(np.asarray(F.optimal_radius(pts)), 0.5 * np.asarray(d_other), rtol=1e-12)
+    assert F.optimal_radius(pts).shape == (11,)
+    assert np.array_equal(np.asarray(F.nearest_point_classify(pts, pts)), np.arange(11))
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda p: F.nearest_point_classify(p, p.T), r"^queries must have 6 columns \(one point per row"),
+    (lambda p: F.point_radius(p, 6), None),  # i = 6 indexes one of the 11 rows: fine
+    (lambda p: F.point_radius(p, 11), r"^i must index one of the 11 points \(rows of points"),
+    (lambda p: F.optimal_radius(p[:1]), r"^points must have at least 2 entries along axis 0"),
+    (lambda p: F.optimal_radius(p[0]), r"^points must have 2 dimensions"),
+])
+def test_layout_check_rejects_a_transposed_argument_where_shapes_disagree(call, match):
+    # Where the shapes pin the layout down, a transposed argument is an error that names it. A single square matrix
+    # cannot be checked (d points in R^d read the same either way); docstrings say rows.
+    pts = F.gaussian_points(jax.random.key(5), 6, 11)
+    if match is None:
+        call(pts)
+    else:
+        with pytest.raises(ValueError, match=match):
+            call(pts)

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 import fcjax as F
+from fcjax import jiang2021 as JZ
 
-CFG = F.LocalErrorConfig(widths=(16, 12), classes=3, activation="relu", steps=120, learning_rate=0.02,
+CFG = JZ.LocalErrorConfig(widths=(16, 12), classes=3, activation="relu", steps=120, learning_rate=0.02,
                          batch_size=None, mode="local", log_every=10)
 BP = dataclasses.replace(CFG, mode="backprop")
 
-train = jax.jit(F.train_local, static_argnums=3)
-train_many = jax.jit(jax.vmap(F.train_local, in_axes=(0, None, None, None)), static_argnums=3)
+train = jax.jit(JZ.train_local, static_argnums=3)
+train_many = jax.jit(jax.vmap(JZ.train_local, in_axes=(0, None, None, None)), static_argnums=3)
 
 
 def _blobs(key, m=60, d=4, k=3):
@@ -40,17 +41,17 @@ def test_tiny_run_learns_separable_data(data, config):
     assert res.loss_curve.shape == (config.steps // config.log_every,)
     assert float(res.loss) < float(res.loss_curve[0])
     # The reported accuracies are those of layer_logits on the training data.
-    for acc, z in zip(res.accuracies, F.layer_logits(res.params, res.readouts, x, config), strict=True):
+    for acc, z in zip(res.accuracies, JZ.layer_logits(res.params, res.readouts, x, config), strict=True):
         assert float(acc) == pytest.approx(float(jnp.mean(jnp.argmax(z, axis=1) == y)), abs=1e-12)
 
 
-loss_grad = jax.jit(jax.grad(F.local_loss), static_argnums=4)
+loss_grad = jax.jit(jax.grad(JZ.local_loss), static_argnums=4)
 
 
 @jax.jit
 def _own_grad(params, readouts, x, y):
     """The gradient of layer 1's local loss alone (local mode)."""
-    return jax.grad(lambda p: F.cross_entropy(F.layer_logits(p, readouts, x, CFG)[0], y))(params)
+    return jax.grad(lambda p: F.cross_entropy(JZ.layer_logits(p, readouts, x, CFG)[0], y))(params)
 
 
 def _layer0_grad(params, readouts, x, y, config):
@@ -61,8 +62,8 @@ def _layer0_grad(params, readouts, x, y, config):
 def test_gradient_crosses_layers_only_in_backprop(data, config):
     x, y = data
     key = jax.random.key(3)
-    params = F.local_error_mlp(config).init(key, x[:1])
-    readouts = F.fixed_readouts(jax.random.fold_in(key, 1), config, x.dtype)
+    params = JZ.local_error_mlp(config).init(key, x[:1])
+    readouts = JZ.fixed_readouts(jax.random.fold_in(key, 1), config, x.dtype)
     perturbed = jax.tree_util.tree_map_with_path(
         lambda path, a: a + 0.3 if "dense_1" in jax.tree_util.keystr(path) else a, params)
     g, g2 = _layer0_grad(params, readouts, x, y, config), _layer0_grad(perturbed, readouts, x, y, config)
@@ -81,9 +82,9 @@ def test_input_gradients_flow_through_every_layer(data):
     # The stop-gradient belongs to the training loss only: an attack on the last local classifier sees all layers.
     x, y = data
     res = train(jax.random.key(1), x, y, CFG)
-    fn = F.LayerClassifier(CFG, layer=-1)
+    fn = JZ.LayerClassifier(CFG, layer=-1)
     # Compared and hashed by value, so equal classifiers share the attacks' compiled programs.
-    assert fn == F.LayerClassifier(dataclasses.replace(CFG), layer=-1) and hash(fn) == hash(F.LayerClassifier(CFG))
+    assert fn == JZ.LayerClassifier(dataclasses.replace(CFG), layer=-1) and hash(fn) == hash(JZ.LayerClassifier(CFG))
     g = jax.grad(lambda z: F.cross_entropy(fn((res.params, res.readouts), z), y))(x)
     assert float(jnp.max(jnp.abs(g))) > 0
 
@@ -92,18 +93,18 @@ def test_readouts_are_fixed_and_not_parameters(data):
     x, y = data
     key = jax.random.key(5)
     res = train(key, x, y, CFG)
-    drawn = F.fixed_readouts(jax.random.fold_in(key, 1), CFG, x.dtype)
+    drawn = JZ.fixed_readouts(jax.random.fold_in(key, 1), CFG, x.dtype)
     for got, want, width in zip(res.readouts, drawn, CFG.widths, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)  # drawn inside jit vs eagerly: last ulp
         assert got.shape == (width, CFG.classes)
     assert set(res.params["params"]) == {"dense_0", "dense_1"}
-    assert F.fixed_readouts(key, BP) == ()
+    assert JZ.fixed_readouts(key, BP) == ()
     assert set(train(key, x, y, BP).params["params"]) == {"dense_0", "dense_1", "readout"}
 
 
 def test_readout_variance():
     cfg = dataclasses.replace(CFG, widths=(400,), classes=50, readout_gain=2.0)
-    (b,) = F.fixed_readouts(jax.random.key(0), cfg, jnp.float64)
+    (b,) = JZ.fixed_readouts(jax.random.key(0), cfg, jnp.float64)
     # 20000 draws of N(0, 4/400): the sample variance is within 5 % (about 5 standard errors).
     assert float(jnp.var(b)) == pytest.approx(4.0 / 400, rel=0.05)
 
@@ -127,36 +128,36 @@ def test_representations_shapes_and_minibatches(data):
     x, y = data
     cfg = dataclasses.replace(CFG, batch_size=16, steps=20, activation="tanh")
     res = train(jax.random.key(2), x, y, cfg)
-    hs = F.representations(res.params, x, cfg)
+    hs = JZ.representations(res.params, x, cfg)
     assert [h.shape for h in hs] == [(60, 16), (60, 12)]
     assert float(jnp.max(jnp.abs(hs[1]))) <= 1.0  # tanh
-    np.testing.assert_allclose(hs[0] @ res.readouts[0], F.layer_logits(res.params, res.readouts, x, cfg)[0])
+    np.testing.assert_allclose(hs[0] @ res.readouts[0], JZ.layer_logits(res.params, res.readouts, x, cfg)[0])
 
 
 BAD = {
-    "widths list": (lambda: F.LocalErrorConfig(widths=[4]), TypeError, r"^widths must be a non-empty tuple"),
-    "widths empty": (lambda: F.LocalErrorConfig(widths=()), TypeError, r"^widths must be a non-empty tuple"),
-    "width 0": (lambda: F.LocalErrorConfig(widths=(4, 0)), ValueError, r"^widths\[1\] must be >= 1"),
-    "classes": (lambda: F.LocalErrorConfig(classes=1), ValueError, r"^classes must be >= 2"),
-    "activation": (lambda: F.LocalErrorConfig(activation="gelu"), ValueError, r"^activation must be one of"),
-    "mode": (lambda: F.LocalErrorConfig(mode="layerwise"), ValueError, r"^mode must be one of"),
-    "steps": (lambda: F.LocalErrorConfig(steps=0), ValueError, r"^steps must be >= 1"),
-    "lr": (lambda: F.LocalErrorConfig(learning_rate=0.0), ValueError, r"^learning_rate must be > 0"),
-    "batch": (lambda: F.LocalErrorConfig(batch_size=2.5), TypeError, r"^batch_size must be an integer"),
-    "gain": (lambda: F.LocalErrorConfig(readout_gain=-1.0), ValueError, r"^readout_gain must be > 0"),
-    "config": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(3, int), {}), TypeError,
+    "widths list": (lambda: JZ.LocalErrorConfig(widths=[4]), TypeError, r"^widths must be a non-empty tuple"),
+    "widths empty": (lambda: JZ.LocalErrorConfig(widths=()), TypeError, r"^widths must be a non-empty tuple"),
+    "width 0": (lambda: JZ.LocalErrorConfig(widths=(4, 0)), ValueError, r"^widths\[1\] must be >= 1"),
+    "classes": (lambda: JZ.LocalErrorConfig(classes=1), ValueError, r"^classes must be >= 2"),
+    "activation": (lambda: JZ.LocalErrorConfig(activation="gelu"), ValueError, r"^activation must be one of"),
+    "mode": (lambda: JZ.LocalErrorConfig(mode="layerwise"), ValueError, r"^mode must be one of"),
+    "steps": (lambda: JZ.LocalErrorConfig(steps=0), ValueError, r"^steps must be >= 1"),
+    "lr": (lambda: JZ.LocalErrorConfig(learning_rate=0.0), ValueError, r"^learning_rate must be > 0"),
+    "batch": (lambda: JZ.LocalErrorConfig(batch_size=2.5), TypeError, r"^batch_size must be an integer"),
+    "gain": (lambda: JZ.LocalErrorConfig(readout_gain=-1.0), ValueError, r"^readout_gain must be > 0"),
+    "config": (lambda: JZ.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(3, int), {}), TypeError,
                r"^config must be a LocalErrorConfig"),
-    "key": (lambda: F.train_local(0, jnp.ones((3, 2)), jnp.zeros(3, int), CFG), TypeError, r"^key must be a JAX PRNG"),
-    "layer": (lambda: F.LayerClassifier(CFG, layer=2), ValueError, r"^layer must index one of the 2 classifiers"),
-    "layer bp": (lambda: F.LayerClassifier(BP, layer=1), ValueError, r"^layer must index one of the 1 classifiers"),
-    "layer float": (lambda: F.LayerClassifier(CFG, layer=1.0), TypeError, r"^layer must be an integer"),
-    "x 1-d": (lambda: F.train_local(jax.random.key(0), jnp.ones(3), jnp.zeros(3, int), CFG), ValueError,
+    "key": (lambda: JZ.train_local(0, jnp.ones((3, 2)), jnp.zeros(3, int), CFG), TypeError, r"^key must be a JAX PRNG"),
+    "layer": (lambda: JZ.LayerClassifier(CFG, layer=2), ValueError, r"^layer must index one of the 2 classifiers"),
+    "layer bp": (lambda: JZ.LayerClassifier(BP, layer=1), ValueError, r"^layer must index one of the 1 classifiers"),
+    "layer float": (lambda: JZ.LayerClassifier(CFG, layer=1.0), TypeError, r"^layer must be an integer"),
+    "x 1-d": (lambda: JZ.train_local(jax.random.key(0), jnp.ones(3), jnp.zeros(3, int), CFG), ValueError,
               r"^x must have 2 dimensions"),
-    "y float": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(3), CFG), TypeError,
+    "y float": (lambda: JZ.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(3), CFG), TypeError,
                 r"^y must have an integer dtype"),
-    "y shape": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(4, int), CFG), ValueError,
+    "y shape": (lambda: JZ.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.zeros(4, int), CFG), ValueError,
                 r"^y must have shape \(3,\)"),
-    "y range": (lambda: F.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.array([0, 1, 3]), CFG), ValueError,
+    "y range": (lambda: JZ.train_local(jax.random.key(0), jnp.ones((3, 2)), jnp.array([0, 1, 3]), CFG), ValueError,
                 r"^y must hold class indices in \[0, 3\)"),
 }
 
@@ -173,7 +174,7 @@ def test_snapshots_are_the_runs_of_those_lengths(data):
     the same run): the training loss falls along them."""
     x, y = data
     cfg = dataclasses.replace(CFG, steps=60, batch_size=16)
-    snaps, readouts = jax.jit(F.train_local_snapshots, static_argnums=(3, 4))(jax.random.key(3), x, y, cfg,
+    snaps, readouts = jax.jit(JZ.train_local_snapshots, static_argnums=(3, 4))(jax.random.key(3), x, y, cfg,
                                                                             (5, 20, 60))
     full = train(jax.random.key(3), x, y, cfg)
     last = jax.tree.map(lambda a: a[-1], snaps)
@@ -181,7 +182,7 @@ def test_snapshots_are_the_runs_of_those_lengths(data):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for a, b in zip(readouts, full.readouts, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    losses = [float(F.local_loss(jax.tree.map(lambda a, i=i: a[i], snaps), readouts, x, y, cfg)) for i in range(3)]
+    losses = [float(JZ.local_loss(jax.tree.map(lambda a, i=i: a[i], snaps), readouts, x, y, cfg)) for i in range(3)]
     assert losses[0] > losses[1] > losses[2]  # later snapshots have trained longer
     first = jax.tree.map(lambda a: a[0], snaps)
     assert not np.allclose(np.asarray(jax.tree.leaves(first)[0]), np.asarray(jax.tree.leaves(last)[0]))
@@ -196,4 +197,4 @@ def test_snapshots_are_the_runs_of_those_lengths(data):
 ])
 def test_bad_snapshot_checkpoints_raise(data, checkpoints, exc, match):
     with pytest.raises(exc, match=match):
-        F.train_local_snapshots(jax.random.key(0), *data, CFG, checkpoints)
+        JZ.train_local_snapshots(jax.random.key(0), *data, CFG, checkpoints)

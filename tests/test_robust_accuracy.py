@@ -9,6 +9,7 @@ import pytest
 import scipy.stats as st
 
 import fcjax as F
+from fcjax import jiang2021 as JZ
 
 
 def affine(p, x):
@@ -99,13 +100,13 @@ def test_clip_keeps_inputs_in_the_box(key):
 
 
 def test_attacks_through_a_local_classifier(key):
-    cfg = F.LocalErrorConfig(widths=(8, 8), classes=3, steps=1, batch_size=None)
+    cfg = JZ.LocalErrorConfig(widths=(8, 8), classes=3, steps=1, batch_size=None)
     x = jax.random.normal(key, (12, 5))
     y = jnp.arange(12) % 3
-    params = F.local_error_mlp(cfg).init(key, x[:1])
-    readouts = F.fixed_readouts(jax.random.fold_in(key, 1), cfg, x.dtype)
-    clf = F.LayerClassifier(cfg, layer=1)
-    clean = float(jnp.mean((jnp.argmax(F.layer_logits(params, readouts, x, cfg)[1], axis=1) == y).astype(float)))
+    params = JZ.local_error_mlp(cfg).init(key, x[:1])
+    readouts = JZ.fixed_readouts(jax.random.fold_in(key, 1), cfg, x.dtype)
+    clf = JZ.LayerClassifier(cfg, layer=1)
+    clean = float(jnp.mean((jnp.argmax(JZ.layer_logits(params, readouts, x, cfg)[1], axis=1) == y).astype(float)))
     acc = F.fgsm_accuracy(clf, (params, readouts), x, y, [0.0, 0.5])
     assert float(acc[0]) == clean
     assert float(acc[1]) <= clean

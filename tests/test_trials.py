@@ -12,6 +12,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 import fcjax as F
+from fcjax import gao2024 as GAO
 from fcjax import trials as T
 
 EPS64 = float(np.finfo(np.float64).eps)
@@ -28,11 +29,12 @@ def _trial(key, name: str, d: int, kw: tuple = ()):
     return getattr(T, name)(key, d, **dict(kw))
 
 
-theorem1_perturbation = jax.jit(F.theorem1_perturbation)
+theorem1_perturbation = jax.jit(GAO.theorem1_perturbation)
 
 
 def _same_x(key, d, dtype=jnp.float64) -> np.ndarray:
-    return np.asarray(F.gaussian_points(key, d, dtype=dtype))
+    """The paper's X (points in columns) that the trials draw under ``key``."""
+    return np.asarray(F.gaussian_points(key, d, dtype=dtype)).T
 
 
 def _nearest(x: np.ndarray) -> np.ndarray:
@@ -137,7 +139,7 @@ def test_exact_gap_trial_ordering_and_oracle(key, d):
 def test_product_qr_trial_matches_numpy_qr_of_explicit_product(key, d, t):
     out = jax.jit(T.product_qr_trial, static_argnums=(1, 2))(key, d, t)
     kg, kr = jax.random.split(key)
-    gs = np.asarray(F.gaussian_product(kg, d, t, dtype=jnp.float64))
+    gs = np.asarray(GAO.gaussian_product(kg, d, t, dtype=jnp.float64))
     p = np.eye(d)
     for g in gs:  # P = G_t ... G_1 (G_1 applied first)
         p = g @ p

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fcjax as F
+from fcjax import gao2024 as GAO
 from fcjax import trials as T
 
 KEY = jax.random.key(0)
@@ -22,20 +23,20 @@ W23 = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 CASES = {
     # d: an integer >= 2, bools and floats rejected
     "d=1": (lambda: F.gaussian_points(KEY, 1), ValueError, r"^d must be >= 2"),
-    "d=0 product": (lambda: F.gaussian_product(KEY, 0, 2), ValueError, r"^d must be >= 2"),
-    "d=1 signs": (lambda: F.hypercube_signs(1), ValueError, r"^d must be >= 2"),
-    "d=1 chernoff": (lambda: F.chernoff_union_bound(1, 0.5), ValueError, r"^d must be >= 2"),
+    "d=0 product": (lambda: GAO.gaussian_product(KEY, 0, 2), ValueError, r"^d must be >= 2"),
+    "d=1 signs": (lambda: GAO.hypercube_signs(1), ValueError, r"^d must be >= 2"),
+    "d=1 chernoff": (lambda: GAO.chernoff_union_bound(1, 0.5), ValueError, r"^d must be >= 2"),
     "d=1 trial": (lambda: T.theorem1_trial(KEY, 1), ValueError, r"^d must be >= 2"),
     "d float": (lambda: F.gaussian_points(KEY, 4.0), TypeError, r"^d must be an integer"),
     "d np.float": (lambda: F.gaussian_points(KEY, np.float64(4)), TypeError, r"^d must be an integer"),
     "d bool": (lambda: F.gaussian_points(KEY, True), TypeError, r"^d must be an integer"),
-    "d str": (lambda: F.hypercube_signs("4"), TypeError, r"^d must be an integer"),
-    "d float chernoff": (lambda: F.chernoff_union_bound(10.0, 0.5), TypeError, r"^d must be an integer"),
-    "d too big signs": (lambda: F.hypercube_signs(23), ValueError, r"^d must be <= 22"),
-    "a too big cube": (lambda: F.sign_cube_radius(jnp.eye(21)), ValueError, r"^a must be at most 20"),
+    "d str": (lambda: GAO.hypercube_signs("4"), TypeError, r"^d must be an integer"),
+    "d float chernoff": (lambda: GAO.chernoff_union_bound(10.0, 0.5), TypeError, r"^d must be an integer"),
+    "d too big signs": (lambda: GAO.hypercube_signs(23), ValueError, r"^d must be <= 22"),
+    "a too big cube": (lambda: GAO.sign_cube_radius(jnp.eye(21)), ValueError, r"^a must be at most 20"),
     # counts of trials / points / layers / steps
     "n=0 points": (lambda: F.gaussian_points(KEY, 3, 0), ValueError, r"^n must be >= 1"),
-    "t=0": (lambda: F.gaussian_product(KEY, 3, 0), ValueError, r"^t must be >= 1"),
+    "t=0": (lambda: GAO.gaussian_product(KEY, 3, 0), ValueError, r"^t must be >= 1"),
     "t=0 trial": (lambda: T.product_qr_trial(KEY, 3, 0), ValueError, r"^t must be >= 1"),
     "trial_keys n<0": (lambda: F.trial_keys(KEY, -1), ValueError, r"^n must be >= 0"),
     "trial_keys start<0": (lambda: F.trial_keys(KEY, 2, start=-1), ValueError, r"^start must be >= 0"),
@@ -63,38 +64,38 @@ CASES = {
     "key map": (lambda: F.map_trials(lambda k: 1.0, np.uint32(0), 3), TypeError, r"^key must be a JAX PRNG key"),
     "key slope": (lambda: F.loglog_slope([1, 2], [[1.0, 2.0], [1.0, 2.0]], 3), TypeError, r"^key must be"),
     "dtype int": (lambda: F.gaussian_points(KEY, 3, dtype=jnp.int32), TypeError, r"^dtype must be a floating"),
-    "dtype str": (lambda: F.hypercube_signs(3, dtype="not-a-dtype"), TypeError, r"^dtype must be a floating"),
+    "dtype str": (lambda: GAO.hypercube_signs(3, dtype="not-a-dtype"), TypeError, r"^dtype must be a floating"),
     # non-finite data
-    "nan trailing": (lambda: F.trailing_qr(NAN33), ValueError, r"^x contains non-finite"),
-    "inf distances": (lambda: F.pairwise_sq_distances(jnp.array([[1.0, jnp.inf]])), ValueError, r"^x contains non-"),
-    "nan nearest": (lambda: F.nearest_other_distance(NAN33), ValueError, r"^x contains non-finite"),
+    "nan trailing": (lambda: GAO.trailing_qr(NAN33), ValueError, r"^x contains non-finite"),
+    "inf distances": (lambda: F.pairwise_sq_distances(jnp.array([[1.0, jnp.inf]])), ValueError, r"^points contains"),
+    "nan nearest": (lambda: F.nearest_other_distance(NAN33), ValueError, r"^points contains non-finite"),
     "nan queries": (lambda: F.nearest_point_classify(EYE3, NAN33), ValueError, r"^queries contains non-finite"),
-    "nan point_radius": (lambda: F.point_radius(NAN33, 0), ValueError, r"^x contains non-finite"),
-    "nan inverse": (lambda: F.interpolating_network(NAN33), ValueError, r"^x contains non-finite"),
-    "nan positive_qr": (lambda: F.positive_qr(NAN33), ValueError, r"^x contains non-finite"),
-    "nan theorem1": (lambda: F.theorem1_perturbation(NAN33), ValueError, r"^x contains non-finite"),
-    "nan ratio": (lambda: F.compression_ratio(NAN33), ValueError, r"^x contains non-finite"),
-    "nan probes": (lambda: F.last_two_probes(NAN33), ValueError, r"^x contains non-finite"),
-    "nan cube": (lambda: F.sign_cube_radius(NAN33), ValueError, r"^a contains non-finite"),
+    "nan point_radius": (lambda: F.point_radius(NAN33, 0), ValueError, r"^points contains non-finite"),
+    "nan inverse": (lambda: GAO.interpolating_network(NAN33), ValueError, r"^x contains non-finite"),
+    "nan positive_qr": (lambda: GAO.positive_qr(NAN33), ValueError, r"^x contains non-finite"),
+    "nan theorem1": (lambda: GAO.theorem1_perturbation(NAN33), ValueError, r"^x contains non-finite"),
+    "nan ratio": (lambda: GAO.compression_ratio(NAN33), ValueError, r"^x contains non-finite"),
+    "nan probes": (lambda: GAO.last_two_probes(NAN33), ValueError, r"^x contains non-finite"),
+    "nan cube": (lambda: GAO.sign_cube_radius(NAN33), ValueError, r"^a contains non-finite"),
     "nan w": (lambda: F.affine_min_perturbation(NAN33, None, V3), ValueError, r"^w contains non-finite"),
     "inf x affine": (lambda: F.affine_min_perturbation(EYE3, None, INF3), ValueError, r"^x contains non-finite"),
     "inf b": (lambda: F.affine_min_perturbation(EYE3, INF3, V3), ValueError, r"^b contains non-finite"),
-    "inf probe": (lambda: F.two_probe_bound(V3, INF3, V3), ValueError, r"^probe_j contains non-finite"),
+    "inf probe": (lambda: GAO.two_probe_bound(V3, INF3, V3), ValueError, r"^probe_j contains non-finite"),
     "inf x2": (lambda: F.path_integral(jnp.sum, V3, INF3), ValueError, r"^x2 contains non-finite"),
     "nan layer": (lambda: F.collapse_linear([(NAN33, None)]), ValueError, r"^layers\[0\]\[0\] contains non-finite"),
     # wrong rank or shape
-    "x 1-D": (lambda: F.pairwise_sq_distances(V3), ValueError, r"^x must have 2 dimensions"),
-    "x 3-D": (lambda: F.trailing_qr(jnp.ones((2, 3, 3))), ValueError, r"^x must have 2 dimensions"),
-    "x not square": (lambda: F.trailing_qr(jnp.ones((3, 4))), ValueError, r"^x must be square"),
-    "x 1x1": (lambda: F.trailing_qr(jnp.ones((1, 1))), ValueError, r"^x must have at least 2 entries"),
-    "x not square inv": (lambda: F.interpolating_network(jnp.ones((2, 3))), ValueError, r"^x must be square"),
-    "a not square": (lambda: F.sign_cube_radius(jnp.ones((3, 4))), ValueError, r"^a must be square"),
-    "one point": (lambda: F.nearest_other_distance(jnp.ones((3, 1))), ValueError, r"^x must have at least 2 entries"),
-    "one point radius": (lambda: F.point_radius(jnp.ones((3, 1)), 0), ValueError, r"^x must have at least 2"),
+    "points 1-D": (lambda: F.pairwise_sq_distances(V3), ValueError, r"^points must have 2 dimensions"),
+    "x 3-D": (lambda: GAO.trailing_qr(jnp.ones((2, 3, 3))), ValueError, r"^x must have 2 dimensions"),
+    "x not square": (lambda: GAO.trailing_qr(jnp.ones((3, 4))), ValueError, r"^x must be square"),
+    "x 1x1": (lambda: GAO.trailing_qr(jnp.ones((1, 1))), ValueError, r"^x must have at least 2 entries"),
+    "x not square inv": (lambda: GAO.interpolating_network(jnp.ones((2, 3))), ValueError, r"^x must be square"),
+    "a not square": (lambda: GAO.sign_cube_radius(jnp.ones((3, 4))), ValueError, r"^a must be square"),
+    "one point": (lambda: F.nearest_other_distance(jnp.ones((1, 3))), ValueError, r"^points must have at least 2"),
+    "one point radius": (lambda: F.point_radius(jnp.ones((1, 3)), 0), ValueError, r"^points must have at least 2"),
     "queries cols": (lambda: F.nearest_point_classify(EYE3, jnp.ones((2, 4))), ValueError, r"^queries must have 3"),
     "queries 1-D": (lambda: F.nearest_point_classify(EYE3, V3), ValueError, r"^queries must have 2 dimensions"),
-    "probe shapes": (lambda: F.two_probe_bound(V3, jnp.ones(4), V3), ValueError, r"^probe_i, probe_j and x must"),
-    "probe 2-D": (lambda: F.two_probe_bound(EYE3, EYE3, EYE3), ValueError, r"^probe_i must have 1 dimensions"),
+    "probe shapes": (lambda: GAO.two_probe_bound(V3, jnp.ones(4), V3), ValueError, r"^probe_i, probe_j and x must"),
+    "probe 2-D": (lambda: GAO.two_probe_bound(EYE3, EYE3, EYE3), ValueError, r"^probe_i must have 1 dimensions"),
     "path shapes": (lambda: F.path_integral(jnp.sum, V3, jnp.ones(4)), ValueError, r"^x1 and x2 must have one shape"),
     "path 2-D": (lambda: F.path_integral(jnp.sum, EYE3, EYE3), ValueError, r"^x1 must have 1 dimensions"),
     "one class": (lambda: F.affine_min_perturbation(jnp.ones((1, 3)), None, V3), ValueError, r"^w must have at least"),
@@ -103,25 +104,25 @@ CASES = {
     "layer mismatch": (lambda: F.collapse_linear([(jnp.ones((3, 4)), None), (jnp.ones((2, 2)), None)]), ValueError,
                        r"^layers\[1\] takes 2 inputs but the previous layer gives 3"),
     # dtypes of arrays
-    "int x": (lambda: F.trailing_qr(jnp.eye(3, dtype=jnp.int32)), TypeError, r"^x must have a real floating dtype"),
-    "int distances": (lambda: F.pairwise_sq_distances(jnp.ones((2, 2), jnp.int32)), TypeError, r"^x must have a real"),
+    "int x": (lambda: GAO.trailing_qr(jnp.eye(3, dtype=jnp.int32)), TypeError, r"^x must have a real floating dtype"),
+    "int distances": (lambda: F.pairwise_sq_distances(jnp.ones((2, 2), jnp.int32)), TypeError, r"^points must have"),
     "int w": (lambda: F.affine_min_perturbation(jnp.ones((2, 3), jnp.int32), None, V3), TypeError, r"^w must have a"),
-    "complex x": (lambda: F.trailing_qr(jnp.eye(3, dtype=jnp.complex64)), TypeError, r"^x must have a real floating"),
-    "bool probe": (lambda: F.two_probe_bound(jnp.ones(3, bool), V3, V3), TypeError, r"^probe_i must have a real"),
-    "list x": (lambda: F.trailing_qr([[1.0, 0.0], [0.0, 1.0]]), TypeError, r"^x must be an array"),
+    "complex x": (lambda: GAO.trailing_qr(jnp.eye(3, dtype=jnp.complex64)), TypeError, r"^x must have a real floating"),
+    "bool probe": (lambda: GAO.two_probe_bound(jnp.ones(3, bool), V3, V3), TypeError, r"^probe_i must have a real"),
+    "list x": (lambda: GAO.trailing_qr([[1.0, 0.0], [0.0, 1.0]]), TypeError, r"^x must be an array"),
     # method strings
-    "method trailing": (lambda: F.trailing_qr(EYE3, method="lu"), ValueError, r"^method must be one of"),
-    "method theorem1": (lambda: F.theorem1_perturbation(EYE3, method="QR"), ValueError, r"^method must be one of"),
-    "method ratio": (lambda: F.compression_ratio(EYE3, method=""), ValueError, r"^method must be one of"),
+    "method trailing": (lambda: GAO.trailing_qr(EYE3, method="lu"), ValueError, r"^method must be one of"),
+    "method theorem1": (lambda: GAO.theorem1_perturbation(EYE3, method="QR"), ValueError, r"^method must be one of"),
+    "method ratio": (lambda: GAO.compression_ratio(EYE3, method=""), ValueError, r"^method must be one of"),
     "method trial": (lambda: T.qr_trial(KEY, 3, method="householder"), ValueError, r"^method must be one of"),
     # eps in (0, 1)
-    "eps=0": (lambda: F.chernoff_union_bound(10, 0.0), ValueError, r"^eps must be > 0"),
-    "eps=1": (lambda: F.chernoff_union_bound(10, 1.0), ValueError, r"^eps must be < 1"),
-    "eps<0": (lambda: F.chernoff_union_bound(10, -0.2), ValueError, r"^eps must be > 0"),
-    "eps>1": (lambda: F.chernoff_union_bound(10, 1.5), ValueError, r"^eps must be < 1"),
-    "eps nan": (lambda: F.chernoff_union_bound(10, float("nan")), ValueError, r"^eps must be finite"),
-    "eps str": (lambda: F.chernoff_union_bound(10, "0.5"), TypeError, r"^eps must be a real number"),
-    "eps bool": (lambda: F.chernoff_union_bound(10, True), TypeError, r"^eps must be a real number"),
+    "eps=0": (lambda: GAO.chernoff_union_bound(10, 0.0), ValueError, r"^eps must be > 0"),
+    "eps=1": (lambda: GAO.chernoff_union_bound(10, 1.0), ValueError, r"^eps must be < 1"),
+    "eps<0": (lambda: GAO.chernoff_union_bound(10, -0.2), ValueError, r"^eps must be > 0"),
+    "eps>1": (lambda: GAO.chernoff_union_bound(10, 1.5), ValueError, r"^eps must be < 1"),
+    "eps nan": (lambda: GAO.chernoff_union_bound(10, float("nan")), ValueError, r"^eps must be finite"),
+    "eps str": (lambda: GAO.chernoff_union_bound(10, "0.5"), TypeError, r"^eps must be a real number"),
+    "eps bool": (lambda: GAO.chernoff_union_bound(10, True), TypeError, r"^eps must be a real number"),
     # statistics with too few or bad samples
     "mean_ci one": (lambda: F.mean_ci([1.0]), ValueError, r"^x needs at least 2 values"),
     "mean_ci nan": (lambda: F.mean_ci([1.0, np.nan]), ValueError, r"^x contains non-finite"),
@@ -157,9 +158,9 @@ def test_bad_input_is_rejected_with_a_message_naming_the_argument(name):
     "call",
     [
         lambda: F.gaussian_points(KEY, 3, dtype=jnp.float64),
-        lambda: F.gaussian_product(KEY, 3, 2, dtype=jnp.float64),
-        lambda: F.hypercube_signs(3, dtype=jnp.float64),
-        lambda: F.sign_cube_data(KEY, 3, dtype=jnp.float64),
+        lambda: GAO.gaussian_product(KEY, 3, 2, dtype=jnp.float64),
+        lambda: GAO.hypercube_signs(3, dtype=jnp.float64),
+        lambda: GAO.sign_cube_data(KEY, 3, dtype=jnp.float64),
         lambda: T.qr_trial(KEY, 3),  # the float64 default of the trials
         lambda: T.theorem1_trial(KEY, 3),
         lambda: T.exact_gap_trial(KEY, 3),
@@ -188,7 +189,7 @@ def test_two_probe_trial_float64_without_x64():
 
 @pytest.mark.parametrize("i", [3, 5, -4])
 def test_point_radius_index_out_of_range(i):
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 3)))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((3, 4)))  # 3 points in R^4
     with pytest.raises((ValueError, IndexError), match=r"i must"):
         F.point_radius(x, i)
 
@@ -196,17 +197,17 @@ def test_point_radius_index_out_of_range(i):
 @pytest.mark.parametrize("n", [0, -1, 2.5])
 def test_chernoff_union_bound_validates_n(n):
     with pytest.raises((ValueError, TypeError), match=r"^n must"):
-        F.chernoff_union_bound(10, 0.5, n)
+        GAO.chernoff_union_bound(10, 0.5, n)
 
 
 def test_chernoff_union_bound_single_point_is_zero():
-    assert F.chernoff_union_bound(10, 0.5, 1) == 0.0
+    assert GAO.chernoff_union_bound(10, 0.5, 1) == 0.0
 
 
 @pytest.mark.parametrize("chunk", [0, -1])
 def test_sign_cube_radius_validates_chunk(chunk):
     with pytest.raises(ValueError, match=r"^chunk must"):
-        F.sign_cube_radius(jnp.eye(3), chunk=chunk)
+        GAO.sign_cube_radius(jnp.eye(3), chunk=chunk)
 
 
 @pytest.mark.parametrize("label", [-1, 2, 7])
@@ -228,8 +229,8 @@ def test_spearman_length_mismatch():
 def test_checks_run_before_tracing_and_shapes_are_checked_under_jit():
     # Shape and dtype errors are raised at trace time under jit with the same message...
     with pytest.raises(ValueError, match=r"^x must be square"):
-        jax.jit(F.trailing_qr)(jnp.ones((3, 4)))
-    with pytest.raises(TypeError, match=r"^x must have a real floating dtype"):
+        jax.jit(GAO.trailing_qr)(jnp.ones((3, 4)))
+    with pytest.raises(TypeError, match=r"^points must have a real floating dtype"):
         jax.jit(F.nearest_other_distance)(jnp.ones((3, 3), jnp.int32))
     # ...while values of traced arrays are unknown, so NaN passes through jit (documented) and comes out as NaN.
     out = jax.jit(F.nearest_other_distance)(NAN33)
@@ -249,5 +250,5 @@ def test_checks_run_before_tracing_and_shapes_are_checked_under_jit():
 def test_integer_like_arguments_that_are_accepted():
     # NumPy integers are integers; a float-valued NumPy array is an array.
     assert F.gaussian_points(KEY, np.int64(3)).shape == (3, 3)
-    assert F.hypercube_signs(np.int32(2)).shape == (4, 2)
-    assert F.trailing_qr(np.eye(3)).r_dd == 1.0
+    assert GAO.hypercube_signs(np.int32(2)).shape == (4, 2)
+    assert GAO.trailing_qr(np.eye(3)).r_dd == 1.0
