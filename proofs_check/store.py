@@ -2,31 +2,39 @@
 
 Layout under the store's root (``DIR/store`` for ``--out DIR``)::
 
-    <scope>/<config hash>/verdict.json                 a finished claim
-    <scope>/<config hash>/<cell>-<fingerprint>/chunk.json      the chunk size the cell's first run chose
-    <scope>/<config hash>/<cell>-<fingerprint>/<lo>-<n>.pkl    trials lo .. lo+n-1 of that cell
-    <scope>/<config hash>/<cell>-<fingerprint>/cell.pkl        a cell computed in one piece
+    <scope>/<config hash>/verdict.json                            a finished claim (checksummed JSON)
+    <scope>/<config hash>/<cell>-<fingerprint>/chunk.json                 the chunk size the cell's first run chose
+    <scope>/<config hash>/<cell>-<fingerprint>/<lo>-<n>.npz, <lo>-<n>.json  trials lo .. lo+n-1 of that cell
+    <scope>/<config hash>/<cell>-<fingerprint>/cell.npz, cell.json          a cell computed in one piece
+    .../quarantine/                                               records that failed a check, moved aside
 
-The config hash covers the claim's settings (not the memory budget, which changes only the chunking), the seed,
-the JAX version, the platform (cpu / gpu / tpu: not the device count, which changes no number), the source code
-of fcjax and proofs_check and that of the claim's own module (a plugin file too), so an edit or another backend
-never resumes from stale numbers. The fingerprint covers the cell's trial function, key, trial count and
-shared-argument shapes. Every file appears by an atomic rename of a fully written temporary file, so a SIGKILL at
-any moment leaves whole files only; a resumed run pins each cell's chunk size, so it recomputes exactly the missing
-chunks, in the same compiled shape.
+Everything is data: arrays in ``.npz`` read without pickle, everything else JSON (:mod:`proofs_check.records`).
+A record's ``.json`` is written after its ``.npz`` and names its checksum, so it is the record's commit mark. A
+record that fails any check is moved to ``quarantine/``, reported in one line on stderr and recomputed; a file the
+store did not write (a pickle, say) is never opened.
+
+The config hash covers the store's format version, the claim's settings (not the memory budget, which changes
+only the chunking), the seed, the JAX version, the platform (cpu / gpu / tpu: not the device count, which changes
+no number), the source code of fcjax and proofs_check and that of the claim's own module (a plugin file too), so
+an edit, another backend or an older store's format never resumes from stale numbers. The fingerprint covers the
+cell's trial function, key, trial count and shared-argument shapes. Every file appears by an atomic rename of a
+fully written temporary file, so a SIGKILL at any moment leaves whole files only; a resumed run pins each cell's
+chunk size, so it recomputes exactly the missing chunks, in the same compiled shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import os
-import pickle
 import re
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,8 @@ import jax
 import numpy as np
 
 from fcjax.stats import Verdict
+
+from .records import FORMAT, RecordError, decode, encode
 
 _PACKAGES = ("fcjax", "proofs_check")
 # Settings that change how a result is computed (chunking), not what: excluded from the config hash.
@@ -81,7 +91,8 @@ def config_hash(scope: str, cfg: Any, seed: int, code: str = "") -> str:
     fingerprint of the claim's own module (:attr:`proofs_check.registry.Claim.code`)."""
     settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
                 if f.repr and f.name not in _NOT_HASHED}
-    return _digest({"scope": scope, "config": settings, "seed": seed, "code": code_fingerprint(), "module": code,
+    return _digest({"format": FORMAT, "scope": scope, "config": settings, "seed": seed, "code": code_fingerprint(),
+                    "module": code,
                     "jax": jax.__version__, "platform": jax.devices()[0].platform})
 
 
@@ -102,52 +113,105 @@ def _safe(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", label)[:80]
 
 
-class CellStore:
-    """One cell's chunks on disk; :func:`fcjax.map_trials` reads and writes it through the ChunkStore protocol."""
+def warn(message: str) -> None:
+    """One line on stderr: what the store found wrong and what it does about it."""
+    print(f"fcjax: store: {message}", file=sys.stderr, flush=True)
 
-    def __init__(self, path: Path, *, write: bool = True) -> None:
+
+def _quarantine(paths: list[Path], reason: str, write: bool) -> None:
+    """Move a failed record's files aside (never delete: they are evidence) and say so in one line."""
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return
+    if not write:
+        warn(f"{present[0]}: {reason}; not used (this process does not write the store)")
+        return
+    dest = present[0].parent / "quarantine"
+    dest.mkdir(exist_ok=True)
+    stamp = f"{time.time_ns()}"
+    for p in present:
+        with contextlib.suppress(FileNotFoundError):  # another process moved it first
+            os.replace(p, dest / f"{p.name}.{stamp}")
+    warn(f"{present[0]}: {reason}; moved to {dest.name}/ and recomputed")
+
+
+class CellStore:
+    """One cell's records on disk; :func:`fcjax.map_trials` reads and writes it through the ChunkStore protocol.
+
+    ``identity`` is what every record of the cell must say it belongs to (by default the last three parts of
+    ``path``: scope, configuration hash, cell), so a record copied in from another cell is refused.
+    """
+
+    def __init__(self, path: Path, *, write: bool = True, identity: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.write = write
+        self.identity = identity or {"where": list(self.path.parts[-3:])}
 
     def chunk_size(self, proposed: int) -> int:
         pinned = self.path / "chunk.json"
-        if pinned.exists():
-            return int(json.loads(pinned.read_text())["chunk"])
+        try:
+            meta = json.loads(pinned.read_text(encoding="utf-8"))
+            if (isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("identity") == self.identity
+                    and type(meta.get("chunk")) is int and meta["chunk"] >= 1):
+                return meta["chunk"]
+            _quarantine([pinned], "not a valid chunk-size record", self.write)
+        except FileNotFoundError:
+            pass
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            _quarantine([pinned], "unreadable chunk-size record", self.write)
+        # No valid pin: keep the chunking of the chunks already here (the largest is the chunk size), else propose.
+        have = [count for _, count in self.chunks()]
+        size = max(have) if have else int(proposed)
         if self.write:
-            atomic_write(pinned, json.dumps({"chunk": int(proposed)}))
-        return int(proposed)
+            atomic_write(pinned, json.dumps({"format": FORMAT, "identity": self.identity, "chunk": size}))
+        return size
 
-    def _chunk(self, lo: int, count: int) -> Path:
-        return self.path / f"{lo:010d}-{count}.pkl"
+    def _paths(self, stem: str) -> tuple[Path, Path]:
+        return self.path / f"{stem}.npz", self.path / f"{stem}.json"
+
+    def _load(self, stem: str, trials: int | None, span: list[int] | None) -> Any | None:
+        npz, meta = self._paths(stem)
+        try:
+            text = meta.read_text(encoding="utf-8")
+            data = npz.read_bytes()
+        except FileNotFoundError:  # absent, half-written (no .json yet), or removed by a --fresh run meanwhile
+            return None
+        except UnicodeDecodeError:
+            _quarantine([meta, npz], "unreadable description", self.write)
+            return None
+        try:
+            return decode(data, text, {**self.identity, "record": stem, "span": span}, trials=trials)
+        except (RecordError, TypeError, KeyError, RecursionError) as err:
+            _quarantine([meta, npz], str(err) or type(err).__name__, self.write)
+            return None
+
+    def _save(self, stem: str, value: Any, trials: int | None, span: list[int] | None) -> None:
+        if self.write:
+            data, text = encode(value, {**self.identity, "record": stem, "span": span}, trials=trials)
+            npz, meta = self._paths(stem)
+            atomic_write_bytes(npz, data)
+            atomic_write(meta, text)  # last: the record exists once its description does
+
+    @staticmethod
+    def _stem(lo: int, count: int) -> str:
+        return f"{lo:010d}-{count}"
 
     def load(self, lo: int, count: int) -> Any | None:
-        return _read(self._chunk(lo, count))
-
-    def _write(self, path: Path, value: Any) -> None:
-        if self.write:
-            atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        return self._load(self._stem(lo, count), count, [lo, count])
 
     def save(self, lo: int, count: int, value: Any) -> None:
-        self._write(self._chunk(lo, count), value)
+        self._save(self._stem(lo, count), value, count, [lo, count])
 
     def chunks(self) -> list[tuple[int, int]]:
-        """The stored chunks as ``(lo, count)``, in order."""
-        found = (re.fullmatch(r"(\d+)-(\d+)\.pkl", p.name) for p in self.path.glob("*.pkl"))
+        """The committed chunks (a ``.json`` description is present) as ``(lo, count)``, in order."""
+        found = (re.fullmatch(r"(\d+)-(\d+)\.json", p.name) for p in self.path.glob("*.json"))
         return sorted((int(m[1]), int(m[2])) for m in found if m)
 
     def load_whole(self) -> Any | None:
-        return _read(self.path / "cell.pkl")
+        return self._load("cell", None, None)
 
     def save_whole(self, value: Any) -> None:
-        self._write(self.path / "cell.pkl", value)
-
-
-def _read(path: Path) -> Any | None:
-    try:
-        with open(path, "rb") as f:  # the store's own files, written by this module (pickle is trusted here)
-            return pickle.load(f)
-    except FileNotFoundError:  # absent, or removed by a --fresh run of process 0 meanwhile
-        return None
+        self._save("cell", value, None, None)
 
 
 class Store:
@@ -165,6 +229,10 @@ class Store:
         self.fresh = bool(fresh)
         self.write = bool(write)
         self._cleared: set[Path] = set()
+        old = next(self.root.rglob("*.pkl"), None) if self.root.is_dir() else None
+        if old is not None:
+            warn(f"{self.root} holds pickle files (an older fcjax wrote them, or someone planted them, e.g. {old}); "
+                 "they are never opened: those results are recomputed. Delete them to reclaim the space.")
 
     def config_dir(self, scope: str, cfg: Any, seed: int, code: str = "") -> Path:
         path = self.root / scope / config_hash(scope, cfg, seed, code)
@@ -175,18 +243,45 @@ class Store:
         return path
 
     def cell(self, scope: str, cfg: Any, seed: int, label: str, print_: str, code: str = "") -> CellStore:
-        return CellStore(self.config_dir(scope, cfg, seed, code) / f"{_safe(label)}-{print_[:12]}",
-                         write=self.write)
+        config = self.config_dir(scope, cfg, seed, code)
+        name = f"{_safe(label)}-{print_[:12]}"
+        return CellStore(config / name, write=self.write,
+                         identity={"scope": scope, "config": config.name, "cell": name})
 
     def verdict(self, claim: str, cfg: Any, seed: int, code: str = "") -> Verdict | None:
-        """The stored verdict of a finished claim (marked ``stored=True``), or None."""
+        """The stored verdict of a finished claim (marked ``stored=True``), or None (also when it fails a check)."""
+        path = self.config_dir(claim, cfg, seed, code) / "verdict.json"
         try:
-            text = (self.config_dir(claim, cfg, seed, code) / "verdict.json").read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        return dataclasses.replace(Verdict.from_dict(json.loads(text)), stored=True)
+        except UnicodeDecodeError:
+            _quarantine([path], "unreadable verdict record", self.write)
+            return None
+        try:
+            rec = json.loads(text)
+            body = rec["verdict"]
+            if not (isinstance(rec, dict) and rec.get("format") == FORMAT and rec.get("identity") ==
+                    {"claim": claim, "config": path.parent.name} and isinstance(body, dict)):
+                raise RecordError("not a verdict record of this claim and configuration")
+            if rec.get("sha256") != hashlib.sha256(_canonical(body).encode()).hexdigest():
+                raise RecordError("checksum mismatch")
+            verdict = Verdict.from_dict(body)
+            if verdict.claim != claim:
+                raise RecordError(f"a verdict of {verdict.claim!r}, not of {claim!r}")
+        except (json.JSONDecodeError, RecordError, KeyError, TypeError, ValueError) as err:
+            _quarantine([path], f"bad verdict record ({err})", self.write)
+            return None
+        return dataclasses.replace(verdict, stored=True)
 
     def save_verdict(self, claim: str, cfg: Any, seed: int, verdict: Verdict, code: str = "") -> None:
         if self.write:
-            fresh = dataclasses.replace(verdict, stored=False)
-            atomic_write(self.config_dir(claim, cfg, seed, code) / "verdict.json", fresh.to_json())
+            path = self.config_dir(claim, cfg, seed, code) / "verdict.json"
+            body = dataclasses.replace(verdict, stored=False).to_dict()
+            rec = {"format": FORMAT, "identity": {"claim": claim, "config": path.parent.name},
+                   "sha256": hashlib.sha256(_canonical(body).encode()).hexdigest(), "verdict": body}
+            atomic_write(path, json.dumps(rec, allow_nan=False))
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, allow_nan=False, separators=(",", ":"))

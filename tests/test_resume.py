@@ -65,13 +65,13 @@ def test_map_trials_resumes_from_a_partial_store(key):
 def test_cell_store_pins_chunks_and_writes_whole_files(tmp_path):
     cell = CellStore(tmp_path / "c")
     assert cell.chunk_size(8) == 8 and cell.chunk_size(64) == 8  # a resumed cell keeps its first chunking
-    value = {"x": np.arange(4.0), "y": (np.ones(2, bool),)}
+    value = {"x": np.arange(4.0), "y": (np.ones((4, 2), bool),)}
     cell.save(0, 4, value)
     got = cell.load(0, 4)
     np.testing.assert_array_equal(got["x"], value["x"])
     assert cell.load(4, 4) is None and cell.chunks() == [(0, 4)]
     # A temporary file left by a kill mid-write is never read as a chunk.
-    (tmp_path / "c" / ".0000000004-4.pkl.abc.tmp").write_bytes(b"\x80half")
+    (tmp_path / "c" / ".0000000004-4.npz.abc.tmp").write_bytes(b"PK\x03half")
     assert cell.load(4, 4) is None and cell.chunks() == [(0, 4)]
     reader = CellStore(tmp_path / "r", write=False)
     reader.save(0, 4, value)
@@ -136,7 +136,8 @@ def _fcjax(out: Path, *extra: str) -> list[str]:
 
 
 def _chunks(out: Path) -> dict[Path, tuple[int, int]]:
-    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "store").rglob("*.pkl")}
+    # Committed chunk records: a chunk exists once its description (<lo>-<n>.json, written after the .npz) does.
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "store").rglob("[0-9]*-[0-9]*.json")}
 
 
 def _numbers(out: Path) -> dict:
