@@ -78,6 +78,8 @@ def check_array(x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None,
         raise TypeError(f"{name} must be an array, got {type(x).__name__}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
+    if jnp.finfo(x.dtype).bits < 32:  # LAPACK kernels, the solvers and the statistics need single precision
+        raise TypeError(f"{name} must be float32 or float64, got {x.dtype} (cast it with .astype(jnp.float32))")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if x.ndim not in allowed:
@@ -122,8 +124,8 @@ def check_dtype(dtype: Any, name: str = "dtype") -> jnp.dtype:
         dt = jnp.dtype(dtype)
     except TypeError as err:
         raise TypeError(f"{name} must be a floating dtype, got {dtype!r}") from err
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"{name} must be a floating dtype, got {dt}")
+    if not jnp.issubdtype(dt, jnp.floating) or jnp.finfo(dt).bits < 32:
+        raise TypeError(f"{name} must be a floating dtype of at least 32 bits (float32 or float64), got {dt}")
     if dt == jnp.float64 and not jax.config.read("jax_enable_x64"):
         raise ValueError(f"{name}=float64 needs 64-bit mode: wrap the call in `with jax.enable_x64(True):`")
     return dt

@@ -112,6 +112,10 @@ def mlp_layers(params: Any, dtype: Any = None) -> list[Layer]:
     while f"dense_{len(names)}" in p:
         names.append(f"dense_{len(names)}")
     names.append("readout")
+    extra = sorted(set(p) - set(names))
+    if extra:  # e.g. a CNN's conv layers: dropping them would certify another network
+        raise ValueError(f"params hold layers {extra} besides {names[0]}..readout: mlp_layers reads ReLU MLPs only "
+                         "(for a fcjax.CNN use fcjax.cnn_layers(model, params))")
     layers = []
     for name in names:
         kernel = _cast(p[name]["kernel"], dtype)

@@ -22,12 +22,12 @@ def gram(points: Float[Array, "n d"]) -> Float[Array, "n n"]:
 
     The paper's data matrix is ``X = points.T``, so this is its ``X^T X``.
     """
+    check_array(points, "points", ndim=2)
     return jnp.matmul(points, points.T, precision="highest")
 
 
 def pairwise_sq_distances(points: Float[Array, "n d"]) -> Float[Array, "n n"]:
     """Squared distances ``||x_i - x_j||^2 = G_ii + G_jj - 2 G_ij`` between rows (clipped at 0 against rounding)."""
-    check_array(points, "points", ndim=2)
     g = gram(points)
     sq = jnp.diagonal(g)
     return jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)

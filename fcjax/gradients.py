@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from ._types import Array, Float, Int
-from ._validate import check_float, check_int
+from ._validate import check_array, check_float, check_int
 from .attacks import LogitsFn, Params, _check_common, _cross_entropy
 from .frameworks import as_static
 
@@ -55,6 +55,13 @@ def dual_exponent(p: float) -> float:
 def lp_norm(v: Float[Array, "n ..."], p: float) -> Float[Array, " n"]:
     """``||v_i||_p`` of each sample (row) over all its other axes."""
     p = check_p(p)
+    check_array(v, "v")  # NaN or inf in concrete input is an error; traced NaN propagates (never becomes 0)
+    if v.ndim < 1:
+        raise ValueError(f"v must have a leading sample axis, got shape {v.shape}")
+    return _lp_norm(v, p)
+
+
+def _lp_norm(v: Array, p: float) -> Array:
     flat = jnp.abs(v.reshape(v.shape[0], -1))
     if math.isinf(p):
         return jnp.max(flat, axis=1)
@@ -65,7 +72,7 @@ def lp_norm(v: Float[Array, "n ..."], p: float) -> Float[Array, " n"]:
     # derivative stays finite there (0, not NaN: ``s^(1/p)`` has an infinite slope at 0; a dead-ReLU sample has
     # ``g_i = 0`` exactly and the gradient penalty is differentiated through this norm).
     top = jnp.max(flat, axis=1)
-    live = top > 0
+    live = top != 0  # NaN rows count as live, so NaN propagates
     scaled = flat / jnp.where(live, top, 1)[:, None]
     if p == 2:
         root = jnp.sqrt(jnp.where(live, jnp.sum(scaled * scaled, axis=1), 1))
@@ -107,7 +114,7 @@ def gradient_norms(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."]
     """``{p: ||∂_x L(x_i, y_i)||_p}`` for each requested ``p`` (the paper's ``norm1``, ``norm2``)."""
     x, y = check_inputs(logits_fn, params, x, y)
     g = _grad(logits_fn, params, x, y)
-    return {p: lp_norm(g, p) for p in ps}
+    return {p: _lp_norm(g, p) for p in ps}
 
 
 def dual_direction(g: Float[Array, "n ..."], p: float) -> Float[Array, "n ..."]:
@@ -128,7 +135,7 @@ def dual_direction(g: Float[Array, "n ..."], p: float) -> Float[Array, "n ..."]:
         q = dual_exponent(p)
         top = jnp.max(jnp.abs(flat), axis=1, keepdims=True)
         raw = jnp.sign(flat) * (jnp.abs(flat) / jnp.where(top > 0, top, 1)) ** (q - 1)
-        size = lp_norm(raw, p)[:, None]
+        size = _lp_norm(raw, p)[:, None]
         out = raw / jnp.where(size > 0, size, 1)
     return out.reshape(g.shape)
 
@@ -144,7 +151,7 @@ def calibrated_eps(eps_inf: float, d: int, p: float) -> float:
 
 def first_order_damage(g: Float[Array, "n ..."], eps: float | Float[Array, ""], p: float) -> Float[Array, " n"]:
     """``eps·||g_i||_q``: the first-order l_p damage of each sample (notes S1 [D])."""
-    return eps * lp_norm(g, dual_exponent(p))
+    return eps * _lp_norm(g, dual_exponent(p))
 
 
 def damage(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
@@ -185,7 +192,7 @@ def gradient_penalty(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ...
     x, y = check_inputs(logits_fn, params, x, y)
     q = check_p(q, "q")
     g = _grad(logits_fn, params, x, y)
-    return lam * _penalty_scale(x, q) * jnp.mean(lp_norm(g, q)) / 2
+    return lam * _penalty_scale(x, q) * jnp.mean(_lp_norm(g, q)) / 2
 
 
 def adversarial_augmentation(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],

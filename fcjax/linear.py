@@ -33,7 +33,23 @@ class MinPerturbation(NamedTuple):
 
 def pairwise_distance(w: Float[Array, "k d"], b: Float[Array, " k"], x: Float[Array, " d"], i: int, j: int
                       ) -> Float[Array, ""]:
-    """Signed distance from ``x`` to the boundary ``f_i = f_j``: ``(f_i(x) - f_j(x)) / ||w_i - w_j||``."""
+    """Signed distance from ``x`` to the boundary ``f_i = f_j``: ``(f_i(x) - f_j(x)) / ||w_i - w_j||``.
+
+    ``i`` and ``j`` index classes (rows of ``w``); Python integers are checked to lie in ``[-k, k)`` and to differ
+    (traced indices under ``vmap`` cannot be: JAX clamps out-of-range indices).
+    """
+    check_array(w, "w", ndim=2, min_size={0: 2})
+    check_array(b, "b", ndim=1)
+    check_array(x, "x", ndim=1)
+    k = w.shape[0]
+    if b.shape != (k,) or x.shape != (w.shape[1],):
+        raise ValueError(f"b must have shape ({k},) and x shape ({w.shape[1]},) to match w {w.shape}, got "
+                         f"{b.shape} and {x.shape}")
+    for name, idx in (("i", i), ("j", j)):
+        if isinstance(idx, (int, np.integer)) and not isinstance(idx, bool) and not -k <= idx < k:
+            raise ValueError(f"{name} must index one of the {k} classes (-{k} <= {name} < {k}), got {idx}")
+    if all(isinstance(idx, (int, np.integer)) for idx in (i, j)) and i % k == j % k:
+        raise ValueError(f"i and j must be two different classes, got {i} and {j}")
     f = w @ x + b
     return (f[i] - f[j]) / jnp.linalg.norm(w[i] - w[j])
 

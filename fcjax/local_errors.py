@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import optax
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_array, check_float, check_int, check_key, check_labels
+from ._validate import check_array, check_dtype, check_float, check_int, check_key, check_labels
 from .train import cross_entropy, minibatch_step
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {"relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid}
@@ -136,6 +136,10 @@ def local_error_mlp(config: LocalErrorConfig) -> LocalErrorMLP:
 def fixed_readouts(key: Key, config: LocalErrorConfig, dtype: Any = jnp.float32) -> Readouts:
     """The local classifiers ``B_l``, ``(N_l, k)`` with i.i.d. ``N(0, readout_gain²/N_l)`` entries, one key per layer
     (``fold_in(key, l)``); ``()`` in backprop mode."""
+    check_key(key)
+    if not isinstance(config, LocalErrorConfig):
+        raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
+    dtype = check_dtype(dtype)  # float64 without x64 is an error, not float32
     if config.mode != "local":
         return ()
     return tuple(jax.random.normal(jax.random.fold_in(key, n), (w, config.classes), dtype)
@@ -144,6 +148,9 @@ def fixed_readouts(key: Key, config: LocalErrorConfig, dtype: Any = jnp.float32)
 
 def representations(params: Params, x: Float[Array, "n d"], config: LocalErrorConfig) -> list[Float[Array, "n _N"]]:
     """The hidden representations ``h_l(x)``, one ``(n, N_l)`` array per layer (plain forward pass)."""
+    if not isinstance(config, LocalErrorConfig):
+        raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
+    check_array(x, "x", ndim=2)
     hs, _ = local_error_mlp(config).apply(params, x)
     return list(hs)
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ._types import Array, Float
-from ._validate import check_int
+from ._validate import check_array, check_dtype, check_int, check_key
 from .linear import collapse_linear
 
 
@@ -218,6 +218,11 @@ def he_init(model: nn.Module, key: Any, x: Float[Array, "n d"], dtype: Any = Non
     faster under ``vmap`` (threefry is expanded per call: 1.4 s instead of 17 s for a 4-layer conv net on 2 CPU
     cores), which dominates the cost of sweeps over many fresh networks.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a flax.linen.Module, got {type(model).__name__}")
+    check_key(key)
+    check_array(x, "x", finite=False)  # only its shape and dtype are used
+    dtype = None if dtype is None else check_dtype(dtype)  # float64 without x64 is an error, not float32
     shapes = jax.eval_shape(model.init, jax.random.key(0), x)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
     dtype = dtype or leaves[0][1].dtype

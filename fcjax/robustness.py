@@ -30,6 +30,7 @@ from .attacks import min_norm
 from .certify import METHODS, certified_radius
 from .fmn import best_min_norm
 from .frameworks import as_static
+from .gradients import check_inputs
 from .path_integral import path_integral
 
 LogitsFn = Callable[[Any, Array], Array]
@@ -70,6 +71,12 @@ def nearest_other_class(x: Float[Array, "n d"], y: Int[Array, " n"], ref_x: Floa
     Candidates come from the Gram matrix (one GEMM); the two reported distances are recomputed from differences,
     so a reference point's distance to itself is exactly 0.
     """
+    check_array(x, "x", ndim=2)
+    check_labels(y, "y", x.shape[:1])
+    check_array(ref_x, "ref_x", ndim=2)
+    check_labels(ref_y, "ref_y", ref_x.shape[:1])
+    if ref_x.shape[1] != x.shape[1]:
+        raise ValueError(f"ref_x must have {x.shape[1]} columns (one point per row, like x), got {ref_x.shape}")
     sq = jnp.sum(x * x, 1)[:, None] + jnp.sum(ref_x * ref_x, 1)[None, :] - 2 * x @ ref_x.T
     same = y[:, None] == ref_y[None, :]
     other_idx = jnp.argmin(jnp.where(same, jnp.inf, sq), axis=1)
@@ -153,10 +160,11 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
       True
     """
     check_array(x, "x", ndim=2)
-    check_labels(y, "y", (x.shape[0],))
+    x, y = check_inputs(as_static(logits_fn), params, x, y)  # logits' shape; labels in [0, k) when concrete
+    classes = jax.eval_shape(as_static(logits_fn), params, x[:1]).shape[1]
     ref_x, ref_y = (x, y) if reference is None else reference
     check_array(ref_x, "reference[0]", ndim=2)
-    check_labels(ref_y, "reference[1]", (ref_x.shape[0],))
+    check_labels(ref_y, "reference[1]", (ref_x.shape[0],), classes=classes)
     if ref_x.shape[1] != x.shape[1]:
         raise ValueError(f"reference must be (m, {x.shape[1]}) inputs and (m,) labels, got {ref_x.shape} and "
                          f"{ref_y.shape}")

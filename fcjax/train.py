@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_float, check_int
+from ._validate import check_array, check_float, check_int, check_key, check_labels
 from .gradients import PENALTIES, check_p
 
 
@@ -78,7 +78,9 @@ class TrainResult(NamedTuple):
 
 
 def cross_entropy(logits: Float[Array, "m k"], labels: Int[Array, " m"]) -> Float[Array, ""]:
-    """Mean softmax cross-entropy of integer labels."""
+    """Mean softmax cross-entropy of integer labels in ``[0, k)`` (checked when the labels are concrete)."""
+    check_array(logits, "logits", ndim=2, finite=False)  # finite: a diverged network's logits are a result
+    labels = check_labels(labels, "labels", logits.shape[:1], classes=logits.shape[1])
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
@@ -103,6 +105,8 @@ def train(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int[Array, " m"
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a flax.linen.Module, got {type(model).__name__}; for NNX and Equinox "
                         "modules use fcjax.fit(key, *fcjax.as_model(module), x, y, config)")
+    check_key(key)
+    _check_data(x)
     init_key, batch_key = jax.random.split(key)
     params = model.init(init_key, x[:1]) if init is None else init(model, init_key, x[:1])
     return fit(batch_key, model.apply, params, x, y, config)
@@ -119,6 +123,13 @@ def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Floa
     """
     if not callable(logits_fn):
         raise TypeError(f"logits_fn must be callable as logits_fn(params, x), got {type(logits_fn).__name__}")
+    check_key(key)
+    _check_data(x)
+    out = jax.eval_shape(logits_fn, params, x[:1])
+    if getattr(out, "ndim", None) != 2 or out.shape[1] < 2:
+        raise ValueError(f"logits_fn(params, x) must return (n, k) logits with k >= 2, got "
+                         f"{getattr(out, 'shape', type(out).__name__)}")
+    y = check_labels(y, "y", x.shape[:1], classes=out.shape[1])
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a fcjax.TrainConfig, got {type(config).__name__}")
     if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
@@ -144,6 +155,12 @@ def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Floa
     logits = logits_fn(params, x)
     accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
     return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every], steps_run)
+
+
+def _check_data(x: Any) -> None:
+    check_array(x, "x")
+    if x.ndim < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (m, *input_shape) with m >= 1 rows, got shape {x.shape}")
 
 
 def minibatch_step(loss_fn: Callable[[Any, Array, Array], Array], opt: optax.GradientTransformation,

@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     for q in (ls, c, r):
         q.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
                        help="load claims of one's own from a file or an importable module (repeatable)")
-    r.add_argument("--out", type=Path, required=True, help="directory for results.json, report.md, figures/")
+    r.add_argument("--out", required=True, help="directory for results.json, report.md, figures/")
     r.add_argument("--strict", action="store_true", help="exit 1 when any verdict fails")
     for q in (c, r):
         q.add_argument("--quick", action="store_true", help="the quick form (seconds on 2 CPU cores)")
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--trials", type=int, help="trials per dimension")
     c.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                    help="override any setting of the claim's config, e.g. --set widths=[3000]")
-    c.add_argument("--out", type=Path, help="also write results.json, report.md and the figure here")
+    c.add_argument("--out", help="also write results.json, report.md and the figure here")
     return p
 
 
@@ -170,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{cl.id:38s} {cl.statement}")
             return 0
         _distributed(args)
+        args.out = _out_dir(args.out, args.fresh, _writer())
+        if not 0 <= args.seed < 2**63:
+            raise ValueError(f"--seed must be in [0, 2^63), got {args.seed}")
         if args.max_memory is not None and args.max_memory < 1:
             raise ValueError(f"--max-memory must be >= 1 (MiB), got {args.max_memory}")
         budget = {} if args.max_memory is None else {"max_memory_mb": args.max_memory}
@@ -218,6 +222,27 @@ def main(argv: list[str] | None = None) -> int:
 
 EXIT = {"pass": 0, "fail": 1, "undecided": 3}
 RAISED = 4
+
+
+def _out_dir(out: str | None, fresh: bool, writer: bool) -> Path | None:
+    """``--out`` as a directory this process can write (created if missing), checked before anything runs."""
+    if out is None:
+        if fresh:
+            raise ValueError("--fresh needs --out DIR: without a store there is nothing to recompute afresh")
+        return None
+    if not out.strip():
+        raise ValueError("--out must name a directory, got an empty string")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a directory")
+    if writer:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as err:
+            raise ValueError(f"--out {out}: cannot write there ({err.strerror or err})") from None
+    return path
 
 
 def _load(plugin: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -96,3 +97,36 @@ def test_reproduce_writes_report_and_figures(monkeypatch, tmp_path, capsys):
     assert "gao2024.min_distance" in report and "gao2024.two_probe_identity" in report
     assert (tmp_path / "figures" / "gao2024_min_distance.png").stat().st_size > 1000
     assert len(json.loads((tmp_path / "results.json").read_text())["verdicts"]) == 2
+
+
+def _usage_error(argv, capsys) -> str:
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fcjax: error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_path_and_seed_errors_are_one_line_with_exit_2(tmp_path, capsys):
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    base = ["check", "gao2024.qr_law", "--quick", "--d", "4", "--trials", "8"]
+    assert "is not a directory" in _usage_error([*base, "--out", str(afile)], capsys)
+    assert "is not a directory" in _usage_error(["reproduce", "gao2024", "--out", str(afile)], capsys)
+    assert "empty string" in _usage_error([*base, "--out", ""], capsys)
+    assert "--fresh needs --out" in _usage_error([*base, "--fresh"], capsys)
+    assert "--seed must be in [0, 2^63)" in _usage_error([*base, "--seed", str(2**63)], capsys)
+    assert "--seed must be" in _usage_error([*base, "--seed", "-1"], capsys)
+    assert "cannot write there" in _usage_error([*base, "--out", str(afile / "below")], capsys)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_out_is_a_one_line_error(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert "cannot write there" in _usage_error(["check", "gao2024.qr_law", "--quick", "--out", str(ro)], capsys)
+    finally:
+        ro.chmod(0o700)
