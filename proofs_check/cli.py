@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import traceback
@@ -140,6 +141,12 @@ def _distributed(args: argparse.Namespace) -> None:
     if all(given):
         import jax
 
+        # The collectives' runtime (gloo on CPU) prints connection lines on the C-level stdout: send them to
+        # stderr, so that what fcjax prints (--json) stays valid JSON on every process.
+        sys.stdout.flush()
+        real_stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)
+        sys.stdout = real_stdout
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                    process_id=args.process_id)
 
