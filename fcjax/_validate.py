@@ -94,6 +94,28 @@ def check_array(x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None,
     return x
 
 
+def check_params(params: Any, name: str = "params") -> Any:
+    """A network's parameters (any pytree) with finite values where they are known (not traced): a NaN weight
+    would otherwise turn every result into NaN, or into a finite but meaningless number (an argmax of NaN logits)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if isinstance(leaf, jax.core.Tracer) or not hasattr(leaf, "dtype"):
+            continue
+        if jnp.issubdtype(leaf.dtype, jnp.inexact) and not bool(np.all(np.isfinite(np.asarray(leaf)))):
+            raise ValueError(f"{name} contains non-finite values (NaN or inf) at {jax.tree_util.keystr(path)}")
+    return params
+
+
+def logits_shape(logits_fn: Any, params: Any, x: Any) -> Any:
+    """``jax.eval_shape(logits_fn, params, x)``, with a failure of the model on these arguments reported as a
+    TypeError naming ``params`` and ``x`` (the usual cause: params that are not the model's variables)."""
+    try:
+        return jax.eval_shape(logits_fn, params, x)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        raise TypeError(f"logits_fn(params, x) raised {type(err).__name__} on these params and x (are params the "
+                        f"model's variables, and x of its input shape?): {first}") from err
+
+
 def check_labels(y: Any, name: str, shape: tuple[int, ...], *, classes: int | None = None,
                  scalar: bool = False) -> jax.Array:
     """Integer class labels of the given ``shape`` (or one label for all when ``scalar``), in ``[0, classes)``

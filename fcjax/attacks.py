@@ -38,7 +38,7 @@ import numpy as np
 from jax import lax
 
 from ._types import Array, Bool, Float, Int, Key
-from ._validate import check_array, check_float, check_int, check_key, check_labels
+from ._validate import check_array, check_float, check_int, check_key, check_labels, check_params, logits_shape
 from .frameworks import as_static
 
 Params = Any
@@ -170,7 +170,8 @@ def _check_common(logits_fn: Any, params: Params, x: Any, y: Any, clip: Any) -> 
     if x.ndim < 2:
         raise ValueError(f"x must have shape (n, *input_shape) with at least 2 dimensions, got shape {x.shape}")
     x = jnp.asarray(x)
-    out = jax.eval_shape(logits_fn, params, x)
+    check_params(params)
+    out = logits_shape(logits_fn, params, x)
     if getattr(out, "ndim", None) != 2 or out.shape[0] != x.shape[0] or out.shape[1] < 2:
         raise ValueError(f"logits_fn(params, x) must return logits of shape ({x.shape[0]}, k) with k >= 2, got "
                          f"{getattr(out, 'shape', type(out).__name__)}")

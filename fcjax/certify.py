@@ -60,7 +60,7 @@ from jax import lax
 
 from . import alpha_crown as ac
 from ._types import Array, Float, Int
-from ._validate import check_array, check_dtype, check_int, check_labels
+from ._validate import check_array, check_dtype, check_int, check_labels, check_params
 from .frameworks import _is_equinox, _is_nnx, module_layers
 
 # Widths differ from layer to layer, so the dimensions are named for the reader but not bound ("_" prefix).
@@ -108,6 +108,7 @@ def mlp_layers(params: Any, dtype: Any = None) -> list[Layer]:
     p = params.get("params", params) if hasattr(params, "get") else None
     if p is None or "readout" not in p:
         raise ValueError("params must be the parameters of fcjax.models.MLP (with a 'readout' layer)")
+    check_params(params)
     names = []
     while f"dense_{len(names)}" in p:
         names.append(f"dense_{len(names)}")

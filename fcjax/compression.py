@@ -63,6 +63,10 @@ def _orthogonalise(v: Float[Array, " d"], q: Float[Array, " d"]) -> tuple[Float[
 
 def gram_schmidt2(p1: Float[Array, " d"], p2: Float[Array, " d"]) -> TwoColumnQR:
     """Two Gram-Schmidt steps: the positive-diagonal QR of ``[p1, p2]`` without a d x d factorisation."""
+    check_array(p1, "p1", ndim=1, min_size={0: 2})
+    check_array(p2, "p2", ndim=1)
+    if p2.shape != p1.shape:
+        raise ValueError(f"p2 must have p1's shape {p1.shape}, got {p2.shape}")
     q1, r11 = _unit_and_norm(p1)
     u, r12 = _orthogonalise(p2, q1)
     q2, r22 = _unit_and_norm(u)
@@ -128,6 +132,9 @@ def trailing_from_probes(p: Float[Array, "d 2"]) -> TrailingQR:
 
     Two Gram-Schmidt steps, most recent probe first.
     """
+    check_array(p, "p", ndim=2, min_size={0: 2})
+    if p.shape[1] != 2:
+        raise ValueError(f"p must hold the two probes as columns, shape (d, 2), got {p.shape}")
     # p_d = q_d / R_dd and p_{d-1} = q_{d-1} / R_{d-1,d-1} - R_{d-1,d} / (R_{d-1,d-1} R_dd) q_d.
     q_d, n_d = _unit_and_norm(p[:, 1])
     u, c = _orthogonalise(p[:, 0], q_d)

@@ -83,7 +83,7 @@ def point_radius(points: Float[Array, "n d"], i: int) -> Float[Array, ""]:
 
 def nearest_point_classify(points: Float[Array, "n d"], queries: Float[Array, "m d"]) -> Int[Array, " m"]:
     """The optimal classifier's labels: the index of the nearest row of ``points`` for each row of ``queries``."""
-    check_array(points, "points", ndim=2)
+    check_array(points, "points", ndim=2, min_size={0: 1})
     check_array(queries, "queries", ndim=2)
     if queries.shape[1] != points.shape[1]:
         raise ValueError(f"queries must have {points.shape[1]} columns (one point per row, like points "

@@ -55,14 +55,20 @@ def dual_exponent(p: float) -> float:
 def lp_norm(v: Float[Array, "n ..."], p: float) -> Float[Array, " n"]:
     """``||v_i||_p`` of each sample (row) over all its other axes."""
     p = check_p(p)
-    check_array(v, "v")  # NaN or inf in concrete input is an error; traced NaN propagates (never becomes 0)
+    return _lp_norm(_per_sample(v, "v"), p)
+
+
+def _per_sample(v: Any, name: str) -> Array:
+    """A real floating array with a leading sample axis; NaN or inf in concrete input is an error (traced NaN
+    propagates, never becomes 0)."""
+    check_array(v, name)
     if v.ndim < 1:
-        raise ValueError(f"v must have a leading sample axis, got shape {v.shape}")
-    return _lp_norm(v, p)
+        raise ValueError(f"{name} must have a leading sample axis, got shape {v.shape}")
+    return v
 
 
 def _lp_norm(v: Array, p: float) -> Array:
-    flat = jnp.abs(v.reshape(v.shape[0], -1))
+    flat = jnp.abs(v.reshape(v.shape[0], math.prod(v.shape[1:])))  # not -1: an empty batch is (0, d)
     if math.isinf(p):
         return jnp.max(flat, axis=1)
     if p == 1:
@@ -125,7 +131,8 @@ def dual_direction(g: Float[Array, "n ..."], p: float) -> Float[Array, "n ..."]:
     ``g_i = 0`` give ``δ_i = 0``.
     """
     p = check_p(p)
-    flat = g.reshape(g.shape[0], -1)
+    g = _per_sample(g, "g")
+    flat = g.reshape(g.shape[0], math.prod(g.shape[1:]))
     if math.isinf(p):
         out = jnp.sign(flat)
     elif p == 1:
@@ -151,13 +158,17 @@ def calibrated_eps(eps_inf: float, d: int, p: float) -> float:
 
 def first_order_damage(g: Float[Array, "n ..."], eps: float | Float[Array, ""], p: float) -> Float[Array, " n"]:
     """``eps·||g_i||_q``: the first-order l_p damage of each sample (notes S1 [D])."""
-    return eps * _lp_norm(g, dual_exponent(p))
+    q = dual_exponent(p)
+    return eps * _lp_norm(_per_sample(g, "g"), q)
 
 
 def damage(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
            delta: Float[Array, "n ..."]) -> Float[Array, " n"]:
     """``L(x_i + δ_i, y_i) − L(x_i, y_i)`` of each sample: the damage a perturbation really does."""
     x, y = check_inputs(logits_fn, params, x, y)
+    check_array(delta, "delta")
+    if delta.shape != x.shape:
+        raise ValueError(f"delta must have x's shape {x.shape} (one perturbation per input), got {delta.shape}")
     return _damage(logits_fn, params, x, y, delta)
 
 

@@ -101,6 +101,8 @@ def collapse_linear(layers: Sequence[tuple[Float[Array, "_o _i"], Float[Array, "
     Args:
       layers: ``[(W_1, b_1), ..., (W_L, b_L)]`` with ``W_l`` of shape ``(out, in)``; a bias may be ``None``.
     """
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"layers must be a list of (W, b) pairs, got {type(layers).__name__}")
     if len(layers) == 0:
         raise ValueError("layers must hold at least one (W, b) pair")
     w_tot, b_tot = None, None

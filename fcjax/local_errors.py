@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import optax
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_array, check_dtype, check_float, check_int, check_key, check_labels
+from ._validate import check_array, check_dtype, check_float, check_int, check_key, check_labels, check_params
 from .train import cross_entropy, minibatch_step
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {"relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid}
@@ -151,7 +151,8 @@ def representations(params: Params, x: Float[Array, "n d"], config: LocalErrorCo
     if not isinstance(config, LocalErrorConfig):
         raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
     check_array(x, "x", ndim=2)
-    hs, _ = local_error_mlp(config).apply(params, x)
+    check_params(params)
+    hs, _ = _apply(config, params, x)
     return list(hs)
 
 
@@ -161,7 +162,10 @@ def layer_logits(params: Params, readouts: Readouts, x: Float[Array, "n d"], con
 
     ``detach=True`` cuts the gradient at each hidden layer's input (what the local training loss differentiates).
     """
-    hs, logits = local_error_mlp(config).apply(params, x, detach)
+    _check_readouts(readouts, config)
+    check_array(x, "x", ndim=2)
+    check_params(params)
+    hs, logits = _apply(config, params, x, detach)
     if config.mode == "backprop":
         return [logits]
     return [h @ b.astype(h.dtype) for h, b in zip(hs, readouts, strict=True)]
@@ -170,6 +174,9 @@ def layer_logits(params: Params, readouts: Readouts, x: Float[Array, "n d"], con
 def local_loss(params: Params, readouts: Readouts, x: Float[Array, "m d"], y: Int[Array, " m"],
                config: LocalErrorConfig) -> Float[Array, ""]:
     """The training loss: ``Σ_l CE(stop_gradient-fed h_l B_l, y)`` (local) or ``CE(readout(h_L), y)`` (backprop)."""
+    _check_readouts(readouts, config)
+    _check_data(x, y, config.classes)
+    check_params(params)
     return sum(cross_entropy(z, y) for z in layer_logits(params, readouts, x, config, detach=config.mode == "local"))
 
 
@@ -194,6 +201,27 @@ class LayerClassifier:
 
     def __call__(self, params: tuple[Params, Readouts], x: Float[Array, "n d"]) -> Float[Array, "n k"]:
         return layer_logits(params[0], params[1], x, self.config)[self.layer]
+
+
+def _apply(config: LocalErrorConfig, params: Params, x: Array, detach: bool = False) -> Any:
+    try:
+        return local_error_mlp(config).apply(params, x, detach)
+    except Exception as err:  # flax's scope errors do not say which argument was wrong
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        raise TypeError(f"params must be the variables of local_error_mlp(config) for inputs like x "
+                        f"{getattr(x, 'shape', '')} ({type(err).__name__}: {first})") from err
+
+
+def _check_readouts(readouts: Any, config: Any) -> None:
+    if not isinstance(config, LocalErrorConfig):
+        raise TypeError(f"config must be a LocalErrorConfig, got {type(config).__name__}")
+    want = [(w, config.classes) for w in config.widths] if config.mode == "local" else []
+    if not isinstance(readouts, (tuple, list)) or [getattr(b, "shape", None) for b in readouts] != want:
+        got = [getattr(b, "shape", type(b).__name__) for b in readouts] if isinstance(readouts, (tuple, list)) \
+            else type(readouts).__name__
+        raise ValueError(f"readouts must be fixed_readouts(key, config): arrays of shapes {want}, got {got}")
+    for b in readouts:
+        check_array(b, "readouts")
 
 
 def _check_data(x: Any, y: Any, classes: int) -> None:

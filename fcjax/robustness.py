@@ -23,11 +23,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._types import Array, Float, Int
 from ._validate import check_array, check_int, check_key, check_labels
 from .attacks import min_norm
-from .certify import METHODS, certified_radius
+from .certify import METHODS, _check_layers, _check_x, certified_radius
 from .fmn import best_min_norm
 from .frameworks import as_static
 from .gradients import check_inputs
@@ -77,6 +78,11 @@ def nearest_other_class(x: Float[Array, "n d"], y: Int[Array, " n"], ref_x: Floa
     check_labels(ref_y, "ref_y", ref_x.shape[:1])
     if ref_x.shape[1] != x.shape[1]:
         raise ValueError(f"ref_x must have {x.shape[1]} columns (one point per row, like x), got {ref_x.shape}")
+    if not isinstance(y, jax.core.Tracer) and not isinstance(ref_y, jax.core.Tracer):
+        lonely = ~np.any(np.asarray(y)[:, None] != np.asarray(ref_y)[None, :], axis=1)
+        if lonely.any():  # argmin over no candidate would name reference point 0 with a finite, wrong distance
+            raise ValueError(f"ref_y has no point of a class other than y[{int(np.argmax(lonely))}] = "
+                             f"{int(np.asarray(y)[np.argmax(lonely)])}")
     sq = jnp.sum(x * x, 1)[:, None] + jnp.sum(ref_x * ref_x, 1)[None, :] - 2 * x @ ref_x.T
     same = y[:, None] == ref_y[None, :]
     other_idx = jnp.argmin(jnp.where(same, jnp.inf, sq), axis=1)
@@ -174,7 +180,12 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
     if certify_batch is not None:
         check_int(certify_batch, "certify_batch", minimum=1)
     options = _check_certify_options(certify_options)
-    layers = None if layers is None else [tuple(layer) for layer in layers]
+    if layers is not None:
+        layers = _check_layers(layers)  # the certificate's network: finite, chained, x's width, the classes
+        _check_x(x, layers)
+        if layers[-1][0].shape[0] != classes:
+            raise ValueError(f"layers must end in {classes} outputs (logits_fn's classes), got "
+                             f"{layers[-1][0].shape[0]}")
     if attack_key is not None:
         attack_key = check_key(attack_key)
     logits_fn = as_static(logits_fn)  # equal functions share one compiled program

@@ -33,7 +33,12 @@ def _level(level: float) -> float:
 
 
 def _samples(x: Any, name: str = "x", minimum: int = 2) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64).ravel()
+    """Real numbers (floats, integers or booleans, any shape: flattened) as float64; complex, strings and objects
+    are refused, not cast."""
+    raw = np.asarray(x)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {raw.dtype}")
+    a = raw.astype(np.float64).ravel()
     if a.size < minimum:
         raise ValueError(f"{name} needs at least {minimum} values, got {a.size}")
     if not np.all(np.isfinite(a)):

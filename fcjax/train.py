@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_array, check_float, check_int, check_key, check_labels
+from ._validate import check_array, check_float, check_int, check_key, check_labels, check_params, logits_shape
 from .gradients import PENALTIES, check_p
 
 
@@ -125,7 +125,8 @@ def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Floa
         raise TypeError(f"logits_fn must be callable as logits_fn(params, x), got {type(logits_fn).__name__}")
     check_key(key)
     _check_data(x)
-    out = jax.eval_shape(logits_fn, params, x[:1])
+    check_params(params)
+    out = logits_shape(logits_fn, params, x[:1])
     if getattr(out, "ndim", None) != 2 or out.shape[1] < 2:
         raise ValueError(f"logits_fn(params, x) must return (n, k) logits with k >= 2, got "
                          f"{getattr(out, 'shape', type(out).__name__)}")

@@ -11,7 +11,9 @@ source and settings with their full and quick values.
 
 Exit codes: ``check`` 0 when the verdict passes, 1 when it fails, 3 when it is undecided; ``reproduce`` 0 once the
 report is written (a refuted claim is a finding, shown in the report), or with ``--strict`` 1 when any verdict fails
-(else 3 when any is undecided); 2 bad usage; 4 a claim raised an exception (its traceback is printed).
+(else 3 when any is undecided); 2 bad usage; 4 a claim raised an exception (its traceback is printed); 5 a
+jax.distributed peer or the coordinator was lost (each process runs its work in a child, so that jax.distributed's
+abort becomes one line saying how to resume).
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--coordinator", metavar="HOST:PORT", help="jax.distributed coordinator (several hosts)")
         q.add_argument("--num-processes", type=int, metavar="N", help="jax.distributed: number of processes")
         q.add_argument("--process-id", type=int, metavar="I", help="jax.distributed: this process's index")
+        q.add_argument("--peer-timeout", type=int, default=100, metavar="S",
+                       help="jax.distributed: seconds a process waits for a peer that does not answer, at start or "
+                            "during the run, before it stops (default 100)")
     c.add_argument("--d", type=_ints, help="comma-separated dimensions, e.g. 64,128,256")
     c.add_argument("--trials", type=int, help="trials per dimension")
     c.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -134,21 +139,88 @@ def _writer() -> bool:
     return jax.process_index() == 0
 
 
-def _distributed(args: argparse.Namespace) -> None:
+def _distributed_usage(args: argparse.Namespace) -> bool:
+    """Whether this is a jax.distributed run; its options are checked (ValueError names the bad one)."""
     given = [a is not None for a in (args.coordinator, args.num_processes, args.process_id)]
     if any(given) and not all(given):
         raise ValueError("--coordinator, --num-processes and --process-id go together")
-    if all(given):
-        import jax
+    if not all(given):
+        return False
+    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+        raise ValueError(f"--process-id must be in [0, --num-processes), got {args.process_id} of "
+                         f"{args.num_processes}")
+    if args.peer_timeout < 1:
+        raise ValueError(f"--peer-timeout must be >= 1 (seconds), got {args.peer_timeout}")
+    return True
 
-        # The collectives' runtime (gloo on CPU) prints connection lines on the C-level stdout: send them to
-        # stderr, so that what fcjax prints (--json) stays valid JSON on every process.
-        sys.stdout.flush()
-        real_stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
-        os.dup2(2, 1)
-        sys.stdout = real_stdout
+
+def _distributed(args: argparse.Namespace) -> None:
+    if not _distributed_usage(args):
+        return
+    import jax
+
+    # The collectives' runtime (gloo on CPU) prints connection lines on the C-level stdout: send them to
+    # stderr, so that what fcjax prints (--json) stays valid JSON on every process.
+    sys.stdout.flush()
+    real_stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = real_stdout
+    try:
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
-                                   process_id=args.process_id)
+                                   process_id=args.process_id, initialization_timeout=args.peer_timeout,
+                                   heartbeat_timeout_seconds=args.peer_timeout)
+    except Exception as err:  # a peer or the coordinator did not come up in time: not a bug of the claim
+        print(f"fcjax: error: process {args.process_id} of {args.num_processes} could not join the coordinator "
+              f"{args.coordinator} within --peer-timeout {args.peer_timeout} s ({type(err).__name__}: "
+              f"{str(err).splitlines()[0] if str(err) else ''}); start the same command on every host",
+              file=sys.stderr)
+        sys.exit(PEER_LOST)
+
+
+WORKER_ENV = "FCJAX_DISTRIBUTED_WORKER"
+
+
+def _peer_lost(args: argparse.Namespace, what: str) -> str:
+    kept = (f"the groups finished so far are kept in {args.out}/store; rerun the same command on every host to "
+            f"resume" if args.out else "nothing was stored (no --out); rerun with --out DIR to make a run resumable")
+    return f"fcjax: error: process {args.process_id} of {args.num_processes} {what}; {kept}"
+
+
+# What a collective's error says when its peer went away (gloo on CPU, the coordination service, NCCL/GRPC timeouts);
+# only consulted in a run of several processes. It comes as JaxRuntimeError or as ValueError, depending on where.
+_LOST = ("gloo", "connection closed", "connection reset", "connection refused", "broken pipe", "unavailable:",
+         "deadline_exceeded", "coordination service", "heartbeat")
+
+
+def _lost_peer(err: Exception, args: argparse.Namespace) -> bool:
+    """Whether a claim's exception is a collective that failed because a peer went away (not the claim's bug)."""
+    return (getattr(args, "num_processes", None) or 1) > 1 and any(word in str(err).lower() for word in _LOST)
+
+
+def _supervise(argv: list[str], args: argparse.Namespace) -> int:
+    """Run this command in a child process and explain how it ended if it was stopped.
+
+    jax.distributed ends a process whose peer stops answering (or whose coordinator is gone) with an abort from C++
+    (SIGABRT and a stack trace), which no Python code in that process can catch: the parent turns it into one clear
+    line saying that the finished groups are kept and how to resume.
+    """
+    import signal
+    import subprocess
+
+    env = {**os.environ, WORKER_ENV: "1"}
+    child = subprocess.Popen([sys.executable, "-m", "proofs_check.cli", *argv], env=env)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child (same process group)
+    try:
+        rc = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if rc >= 0:
+        return rc  # PEER_LOST included: the worker said why in one line
+    name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else f"signal {-rc}"
+    why = ("a peer process or the coordinator stopped (or did not answer within --peer-timeout s), and "
+           "jax.distributed aborted this one" if -rc == signal.SIGABRT else "it was stopped from outside")
+    print(_peer_lost(args, f"ended by {name}: {why}"), file=sys.stderr)
+    return PEER_LOST
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     args = _parser().parse_args(argv)
+    if getattr(args, "coordinator", None) is not None and os.environ.get(WORKER_ENV) != "1":
+        try:
+            _distributed_usage(args)
+        except ValueError as err:
+            print(f"fcjax: error: {err}", file=sys.stderr)
+            return 2
+        return _supervise(argv, args)
     from . import report
     from .runner import run_claim
     from .store import Store
@@ -207,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             verdicts.append(run_claim(claim_id, quick=args.quick, overrides=overrides, seed=args.seed,
                                       progress=not (args.quiet or args.json), store=store))
-        except Exception:  # the claim's own code raised: a failure of the claim, not bad usage
+        except Exception as err:  # the claim's own code raised: a failure of the claim, not bad usage
+            if _lost_peer(err, args):
+                cause = str(err).strip().splitlines()[0][:200]
+                print(_peer_lost(args, f"lost a peer: a collective failed ({cause})"), file=sys.stderr, flush=True)
+                sys.stdout.flush()
+                os._exit(PEER_LOST)  # not sys.exit: jax.distributed's shutdown barrier would abort without the peer
             traceback.print_exc()
             print(f"fcjax: error: claim {claim_id} raised an exception (traceback above)", file=sys.stderr)
             return RAISED
@@ -229,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
 
 EXIT = {"pass": 0, "fail": 1, "undecided": 3}
 RAISED = 4
+PEER_LOST = 5  # a jax.distributed peer or coordinator was lost: rerun to resume
 
 
 def _out_dir(out: str | None, fresh: bool, writer: bool) -> Path | None:
