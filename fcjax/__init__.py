@@ -3,7 +3,8 @@
 The numerical core is pure: every random draw takes a ``jax.random`` key, nothing does I/O. Points are rows,
 ``(n, d)``, and norms are numeric ``p`` (``2``, ``jnp.inf``; ``"l2"``/``"linf"`` are aliases) throughout.
 The top level holds the general tools; each paper's own constructions live in its namespace
-(``fcjax.gao2024``, ``fcjax.simon_gabriel2019``, ``fcjax.jiang2021``). Checks of the papers' claims live in
+(``fcjax.gao2024``, ``fcjax.simon_gabriel2019``, ``fcjax.jiang2021``); ``fcjax.random_nets`` holds the random
+networks of the field's theorems on dimension and fragility. Checks of the papers' claims live in
 ``proofs_check``; the ``fcjax`` command drives them.
 """
 
@@ -109,6 +110,9 @@ from .stats import spearman_ci as spearman_ci
 from . import gao2024 as gao2024
 from . import jiang2021 as jiang2021
 from . import simon_gabriel2019 as simon_gabriel2019
+
+# Random networks of the field's theorems (Bubeck et al. 2021, ...)
+from . import random_nets as random_nets
 # isort: on
 
 __version__ = "0.1.0"
@@ -195,6 +199,7 @@ __all__ = [
     "pgd",
     "point_radius",
     "power_law_fit",
+    "random_nets",
     "relu_mlp",
     "robustness",
     "simon_gabriel2019",

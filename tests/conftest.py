@@ -45,3 +45,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def key() -> jax.Array:
     """A typed PRNG key; tests derive everything else from it with ``fold_in``/``split``."""
     return jax.random.key(0)
+
+
+@pytest.fixture
+def xla_optimized():
+    """XLA's optimisation passes on for one test: for claims whose time goes into large random draws and products
+    (fcjax.random_nets' sweeps: 2 minutes unoptimised, 20 s optimised), not into compiling small programs."""
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)

@@ -24,6 +24,7 @@ import numpy as np
 import fcjax as F
 from fcjax import gao2024 as GAO
 from fcjax import jiang2021 as JZ
+from fcjax import random_nets as RN
 from fcjax import simon_gabriel2019 as SG
 
 KEY = jax.random.key(0)
@@ -138,6 +139,11 @@ CASES: dict[str, Case] = {
     "SG.first_order_damage": Case(SG.first_order_damage, {"g": X, "eps": 0.1, "p": 2.0}),
     "SG.gradient_penalty": _attack(SG.gradient_penalty, lam=0.1),
     "SG.adversarial_augmentation": _attack(SG.adversarial_augmentation, lam=0.1),
+    "RN.two_layer_net": Case(RN.two_layer_net, {"key": KEY, "d": D, "k": 5}),
+    "RN.two_layer_value_and_grad": Case(RN.two_layer_value_and_grad, {"net": RN.two_layer_net(KEY, D, 5), "x": V}),
+    "RN.sphere_points": Case(RN.sphere_points, {"key": KEY, "d": D, "n": 3}),
+    "RN.linearised_distance": Case(RN.linearised_distance, {"value": X[:, 0], "grad": X, "p": 2.0}),
+    "RN.one_step_trial": Case(RN.one_step_trial, {"key": KEY, "d": D, "k": 5}),
     "JZ.fixed_readouts": Case(JZ.fixed_readouts, {"key": KEY, "config": LOCAL}),
     "JZ.layer_logits": Case(JZ.layer_logits, {"params": LOCAL_PARAMS, "readouts": READOUTS, "x": X,
                                               "config": LOCAL}),

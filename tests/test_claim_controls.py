@@ -36,3 +36,28 @@ def test_compression_law_detects_a_wrong_exponent(monkeypatch):
     monkeypatch.setattr(trials, "qr_trial", lambda key, d, **kw: {**(o := real(key, d, **kw)),
                                                                    "phi": o["phi"] * np.float64(d) ** 0.1})
     assert run_claim("gao2024.compression_ratio_law", quick=True, seed=0).outcome == "fail"
+
+
+def _scaled_two_layer_trial(monkeypatch, factor):
+    from fcjax import random_nets
+
+    real = random_nets.one_step_trial
+
+    def wrong(key, d, k, names=("relu",), overshoot=0.02, **kw):
+        o = real(key, d, k, names, overshoot, **kw)
+        return {n: v * factor(d) if n.startswith("r_") else v for n, v in o.items()}
+
+    monkeypatch.setattr(random_nets, "one_step_trial", wrong)
+
+
+def test_flip_distance_law_detects_a_wrong_law(monkeypatch, xla_optimized):
+    _scaled_two_layer_trial(monkeypatch, lambda d: 1.2)  # 1.2|Z| is ~0.09 from |Z| in KS distance
+    v = run_claim("bubeck2021.flip_distance_law", quick=True, seed=0)
+    assert v.outcome == "fail" and all(c.outcome == "fail" for c in v.checks)
+
+
+def test_one_step_flip_detects_a_wrong_exponent(monkeypatch, xla_optimized):
+    _scaled_two_layer_trial(monkeypatch, lambda d: d**0.1)  # step / ‖x‖ ~ d^(-0.4)
+    v = run_claim("bubeck2021.one_step_flip", quick=True, seed=0)
+    failed = {c.name for c in v.checks if c.outcome == "fail"}
+    assert v.outcome == "fail" and "step length / ‖x‖ falls like d^(−1/2) (relu)" in failed

@@ -1,0 +1,111 @@
+"""fcjax.random_nets against NumPy/SciPy: the two-layer net, its gradient, the limit constants, the sphere sampler,
+the linearised distance; and Euler's identity for the bias-free ReLU net (a property, by hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate as si
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fcjax import random_nets as RN
+
+NP_ACT = {"relu": (lambda z: np.maximum(z, 0), lambda z: (z > 0).astype(float)),
+          "tanh": (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+          "sin": (np.sin, np.cos),
+          "square": (np.square, lambda z: 2 * z)}
+
+
+@pytest.mark.parametrize("name", sorted(NP_ACT))
+def test_value_and_grad_match_numpy(key, name):
+    net = RN.two_layer_net(key, 7, 11, dtype=jnp.float64)
+    x = np.random.default_rng(1).standard_normal(7)
+    f, g = RN.two_layer_value_and_grad(net, jnp.asarray(x), name)
+    w, a = np.asarray(net.w), np.asarray(net.a)
+    psi, dpsi = NP_ACT[name]
+    z = w @ x
+    np.testing.assert_allclose(float(f), a @ psi(z) / math.sqrt(11), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(g), w.T @ (a * dpsi(z)) / math.sqrt(11), rtol=1e-10, atol=1e-14)
+    auto = jax.grad(lambda v: RN.two_layer_value_and_grad(net, v, name)[0])(jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(auto), np.asarray(g), rtol=1e-10, atol=1e-14)
+
+
+def test_the_net_has_the_papers_law(key):
+    net = RN.two_layer_net(key, 400, 3000, dtype=jnp.float64)
+    w, a = np.asarray(net.w), np.asarray(net.a)
+    assert set(np.unique(a)) == {-1.0, 1.0}
+    # entries N(0, 1/d): 5-sigma bands for the mean (sd 0.05/√n) and the variance (relative sd √(2/n) = 0.13 %)
+    n = w.size
+    assert abs(w.mean()) < 5 * 0.05 / math.sqrt(n) and abs(w.var() * 400 - 1) < 5 * math.sqrt(2 / n)
+
+
+def _expect(h):
+    return si.quad(lambda t: h(t) * math.exp(-t * t / 2) / math.sqrt(2 * math.pi), -np.inf, np.inf)[0]
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "gelu", "sin", "square"])
+def test_activation_ratio_matches_quadrature(name):
+    from scipy.special import erf
+
+    scipy_psi = {"relu": lambda t: max(t, 0.0), "tanh": math.tanh, "sin": math.sin, "square": lambda t: t * t,
+                 "gelu": lambda t: 0.5 * t * (1 + erf(t / math.sqrt(2)))}[name]
+    h = 1e-6
+    deriv = (lambda t: float(t > 0)) if name == "relu" else (lambda t: (scipy_psi(t + h) - scipy_psi(t - h)) / (2 * h))
+    want = math.sqrt(_expect(lambda t: scipy_psi(t) ** 2) / _expect(lambda t: deriv(t) ** 2))
+    assert RN.activation_ratio(name) == pytest.approx(want, rel=1e-6)
+
+
+def test_sphere_points_are_on_the_sphere_and_keyed(key):
+    pts = RN.sphere_points(key, 50, 9, dtype=jnp.float64)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(pts), axis=1), math.sqrt(50), rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(pts), np.asarray(RN.sphere_points(key, 50, 9, dtype=jnp.float64)))
+    assert pts.shape == (9, 50)
+    assert float(jnp.linalg.norm(RN.sphere_points(key, 5, 2, 3.0), axis=1)[0]) == pytest.approx(3.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("p, q", [(2.0, 2.0), (jnp.inf, 1.0), (1.0, jnp.inf), (3.0, 1.5)])
+def test_linearised_distance_uses_the_dual_norm(p, q):
+    v = jnp.array([0.5, -2.0])
+    g = jnp.array([[3.0, -4.0, 0.0], [1.0, 1.0, 1.0]])
+    want = np.abs(np.asarray(v)) / np.linalg.norm(np.asarray(g), ord=float(q), axis=1)
+    np.testing.assert_allclose(np.asarray(RN.linearised_distance(v, g, p)), want, rtol=1e-6)
+
+
+@given(d=st.integers(2, 12), k=st.integers(1, 40), seed=st.integers(0, 2**31 - 1), scale=st.floats(0.1, 10.0))
+def test_euler_identity_of_the_bias_free_relu_net(d, k, seed, scale):
+    """ReLU nets without biases are positively homogeneous: f(x) = <∇f(x), x> (and f(cx) = c f(x), c > 0)."""
+    key = jax.random.key(seed)
+    net = RN.two_layer_net(key, d, k, dtype=jnp.float64)
+    x = jax.random.normal(jax.random.fold_in(key, 1), (d,), jnp.float64)
+    f, g = RN.two_layer_value_and_grad(net, x, "relu")
+    f2, _ = RN.two_layer_value_and_grad(net, scale * x, "relu")
+    assert float(f) == pytest.approx(float(g @ x), rel=1e-9, abs=1e-12)
+    assert float(f2) == pytest.approx(scale * float(f), rel=1e-9, abs=1e-12)
+
+
+def test_one_step_trial_is_keyed_and_flips_an_almost_linear_net(key):
+    a = RN.one_step_trial(key, 64, 256, ("relu", "tanh"))
+    b = RN.one_step_trial(key, 64, 256, ("relu", "tanh"))
+    assert {k: float(v) for k, v in a.items()} == {k: float(v) for k, v in b.items()}
+    # x² nets are even, not homogeneous of degree 1: the step still has the linearised length
+    c = RN.one_step_trial(key, 64, 256, ("square",), overshoot=0.5)
+    assert float(c["r_square"]) > 0
+
+
+def test_bad_input_is_named(key):
+    with pytest.raises(ValueError, match="activation must be one of"):
+        RN.activation("softsign")
+    with pytest.raises(ValueError, match=r"^k must be >= 1"):
+        RN.two_layer_net(key, 4, 0)
+    net = RN.two_layer_net(key, 4, 3)
+    with pytest.raises(ValueError, match=r"^x must have length 4"):
+        RN.two_layer_value_and_grad(net, jnp.ones(5))
+    with pytest.raises(ValueError, match=r"^grad must have one row per value"):
+        RN.linearised_distance(jnp.ones(2), jnp.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"^radius must be > 0"):
+        RN.sphere_points(key, 4, 2, 0.0)
