@@ -4,11 +4,17 @@ Bubeck, Cherapanamjeri, Gidel & Tachet des Combes (NeurIPS 2021, arXiv 2104.0386
 ``f(x) = k^(-1/2) Σ_l a_l ψ(w_l·x)`` with ``w_l ~ N(0, I_d/d)``, ``a_l ~ Unif{±1}`` and ``x`` on the sphere of radius
 ``√d`` (so ``w_l·x ~ N(0, 1)``). By the CLT in ``k`` and concentration in ``d``, ``f(x) → N(0, Eψ(g)²)`` and
 ``‖∇f(x)‖² → Eψ'(g)²`` (``g ~ N(0, 1)``), so the linearised flip distance ``|f|/‖∇f‖`` tends to
-``√(Eψ²/Eψ'²)·|Z|``: exactly ``|Z|`` for ReLU, whatever ``d`` and ``k`` (notes 1.2 [D]). Points are rows, ``(n, d)``.
+``√(Eψ²/Eψ'²)·|Z|``: exactly ``|Z|`` for ReLU, whatever ``d`` and ``k`` (notes 1.2 [D]).
+
+Bartlett, Bubeck & Cherapanamjeri (NeurIPS 2021, arXiv 2106.12611): deep bias-free ReLU networks with Gaussian
+weights. They are positively homogeneous, so Euler's identity ``f(x) = ⟨∇f(x), x⟩`` holds exactly and the one-step
+flip distance is ``|f|/‖∇f‖ = ‖x‖·|cos θ|``, ``θ`` the angle between ``∇f(x)`` and ``x``: Gao et al.'s compression
+factor (notes 1.3 [D]). Points are rows, ``(n, d)``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -132,5 +138,74 @@ def one_step_trial(key: Key, d: int, k: int, names: tuple[str, ...] = ("relu",),
     return out
 
 
-__all__ = ["ACTIVATIONS", "TwoLayerNet", "activation", "activation_ratio", "linearised_distance", "one_step_trial",
-           "sphere_points", "two_layer_net", "two_layer_value_and_grad"]
+def deep_relu_net(key: Key, d: int, widths: tuple[int, ...], *, dtype=jnp.float32) -> list[Float[Array, "o i"]]:
+    """A bias-free ReLU network ``d → widths[0] → … → widths[-1] → 1``: weights ``(out, in)`` with ``N(0, 2/in)``
+    entries (He) before each ReLU and ``N(0, 1/in)`` for the linear readout, one ``fold_in`` key per layer."""
+    check_key(key)
+    d = check_dim(d)
+    if not isinstance(widths, tuple) or not widths:
+        raise TypeError(f"widths must be a non-empty tuple of layer widths, got {widths!r}")
+    for w in widths:
+        check_int(w, "widths", minimum=1)
+    dtype = check_dtype(dtype)
+    sizes = (d, *widths, 1)
+    return [jax.random.normal(jax.random.fold_in(key, n), (o, i), dtype)
+            * math.sqrt((2.0 if n < len(widths) else 1.0) / i)
+            for n, (i, o) in enumerate(itertools.pairwise(sizes))]
+
+
+def deep_relu_value(weights: list[Float[Array, "o i"]], x: Float[Array, " d"]) -> Float[Array, ""]:
+    """``f(x) = W_L relu(W_{L-1} ⋯ relu(W_1 x))`` of one input (shape ``(d,)``)."""
+    h = x
+    for w in weights[:-1]:
+        h = jax.nn.relu(w @ h)
+    return (weights[-1] @ h)[0]
+
+
+def deep_relu_abs_value(weights: list[Float[Array, "o i"]], x: Float[Array, " d"]) -> Float[Array, ""]:
+    """The same product with ``|W_l|`` and ``|x|`` (no ReLU masking can make it smaller than the masked one): the
+    scale in the rounding-error bound ``|fl(f) − f| <= γ_N·(|W_L|⋯|W_1||x|)``, ``N`` the sum of the fan-ins
+    (Higham 2002, §3.5, for a chain of matrix-vector products)."""
+    h = jnp.abs(x)
+    for w in weights:
+        h = jnp.abs(w) @ h
+    return h[0]
+
+
+def euler_trial(key: Key, d: int, widths: tuple[int, ...], *, dtype=jnp.float32) -> dict[str, Array]:
+    """One fresh bias-free ReLU net and one input on the ``√d``-sphere: ``f``, ``⟨∇f, x⟩``, the error scale
+    ``|W_L|⋯|W_1||x|`` and ``√d·|cos θ| = |f|/‖∇f‖`` (``‖x‖ = √d``)."""
+    kn, kx = jax.random.split(key)
+    weights = deep_relu_net(kn, d, widths, dtype=dtype)
+    x = sphere_points(kx, d, 1, dtype=dtype)[0]
+    f, g = jax.value_and_grad(lambda v: deep_relu_value(weights, v))(x)
+    norm = jnp.linalg.norm(g)
+    return {"f": f, "g_dot_x": g @ x, "scale": deep_relu_abs_value(weights, x),
+            "sqrt_d_cos": jnp.where(norm > 0, jnp.abs(g @ x) / jnp.where(norm > 0, norm, 1), jnp.nan)}
+
+
+def depth_trial(key: Key, d: int, widths: tuple[int, ...], inputs: int = 32, overshoot: float = 0.02, *,
+                dtype=jnp.float32) -> dict[str, Array]:
+    """One fresh bias-free ReLU net on ``inputs`` points of the ``√d``-sphere: the spread of ``f`` over inputs
+    (``std/rms``: 0 for a constant function) and the fraction of inputs where one step of ``1 + overshoot`` times
+    ``|f|/‖∇f‖`` flips ``sign f``."""
+    kn, kx = jax.random.split(key)
+    weights = deep_relu_net(kn, d, widths, dtype=dtype)
+    xs = sphere_points(kx, d, inputs, dtype=dtype)
+
+    def one(x):
+        f, g = jax.value_and_grad(lambda v: deep_relu_value(weights, v))(x)
+        gg = g @ g
+        live = gg > 0  # a net whose ReLUs are all off at x is locally constant (f = 0): no step flips it
+        after = deep_relu_value(weights, x - (1 + overshoot) * f * g / jnp.where(live, gg, 1))
+        return f, live & (jnp.sign(after) != jnp.sign(f))
+
+    fs, flipped = jax.vmap(one)(xs)
+    rms = jnp.sqrt(jnp.mean(fs * fs))
+    spread = jnp.where(rms > 0, jnp.std(fs) / jnp.where(rms > 0, rms, 1), 0.0)  # f = 0 everywhere: constant
+    return {"spread": spread, "flip_rate": jnp.mean(flipped.astype(dtype))}
+
+
+__all__ = ["ACTIVATIONS", "TwoLayerNet", "activation", "activation_ratio", "deep_relu_abs_value", "deep_relu_net",
+           "deep_relu_value", "depth_trial", "euler_trial", "linearised_distance", "one_step_trial", "sphere_points",
+           "two_layer_net", "two_layer_value_and_grad"]

@@ -61,3 +61,23 @@ def test_one_step_flip_detects_a_wrong_exponent(monkeypatch, xla_optimized):
     v = run_claim("bubeck2021.one_step_flip", quick=True, seed=0)
     failed = {c.name for c in v.checks if c.outcome == "fail"}
     assert v.outcome == "fail" and "step length / ‖x‖ falls like d^(−1/2) (relu)" in failed
+
+
+def test_euler_identity_detects_a_bias(monkeypatch, xla_optimized):
+    from fcjax import random_nets
+
+    real = random_nets.euler_trial
+    # a bias of 1e-6 on the output: far below f's scale, far above the rounding bound
+    monkeypatch.setattr(random_nets, "euler_trial", lambda key, d, widths, **kw: {
+        **(o := real(key, d, widths, **kw)), "f": o["f"] + 1e-6})
+    v = run_claim("bartlett2021.euler_identity", quick=True, seed=0)
+    assert v.outcome == "fail" and all(c.outcome == "fail" for c in v.checks)
+
+
+def test_cos_theta_d_free_detects_a_wrong_exponent(monkeypatch, xla_optimized):
+    from fcjax import random_nets
+
+    real = random_nets.euler_trial
+    monkeypatch.setattr(random_nets, "euler_trial", lambda key, d, widths, **kw: {
+        **(o := real(key, d, widths, **kw)), "sqrt_d_cos": o["sqrt_d_cos"] * d**0.1})
+    assert run_claim("bartlett2021.cos_theta_d_free", quick=True, seed=0).outcome == "fail"

@@ -51,7 +51,7 @@ def _explain(v: Verdict) -> str:
 
 
 # Claims whose time is large random draws, not compiling: run with XLA's optimisations on (tests/conftest.py).
-DRAW_BOUND = {c.id for c in all_claims("bubeck2021")}
+DRAW_BOUND = {c.id for paper in ("bubeck2021", "bartlett2021") for c in all_claims(paper)}
 
 
 @pytest.mark.parametrize("claim_id", FIXED)

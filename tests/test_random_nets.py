@@ -109,3 +109,44 @@ def test_bad_input_is_named(key):
         RN.linearised_distance(jnp.ones(2), jnp.ones((3, 4)))
     with pytest.raises(ValueError, match=r"^radius must be > 0"):
         RN.sphere_points(key, 4, 2, 0.0)
+
+
+def test_deep_relu_net_matches_numpy_and_its_init(key):
+    weights = RN.deep_relu_net(key, 6, (5, 4), dtype=jnp.float64)
+    assert [w.shape for w in weights] == [(5, 6), (4, 5), (1, 4)]
+    x = np.random.default_rng(2).standard_normal(6)
+    ws = [np.asarray(w) for w in weights]
+    want = ws[2] @ np.maximum(ws[1] @ np.maximum(ws[0] @ x, 0), 0)
+    assert float(RN.deep_relu_value(weights, jnp.asarray(x))) == pytest.approx(float(want[0]), rel=1e-12)
+    absolute = np.abs(ws[2]) @ np.abs(ws[1]) @ np.abs(ws[0]) @ np.abs(x)
+    assert float(RN.deep_relu_abs_value(weights, jnp.asarray(x))) == pytest.approx(float(absolute[0]), rel=1e-12)
+    big = RN.deep_relu_net(key, 300, (400, 400), dtype=jnp.float64)
+    # He variances 2/fan_in before the ReLUs, 1/fan_in for the readout (5-sigma bands of the sample variance)
+    for w, fan_in, gain in zip(big, (300, 400, 400), (2, 2, 1), strict=True):
+        n = w.size
+        assert abs(float(w.var()) * fan_in / gain - 1) < 5 * math.sqrt(2 / n)
+
+
+def test_euler_trial_identity_holds_to_rounding(key):
+    o = RN.euler_trial(key, 32, (32, 32), dtype=jnp.float64)
+    assert abs(float(o["f"] - o["g_dot_x"])) <= 1e-12 * float(o["scale"])
+    kn, kx = jax.random.split(key)  # the trial's own draws, recomputed
+    weights = RN.deep_relu_net(kn, 32, (32, 32), dtype=jnp.float64)
+    x = RN.sphere_points(kx, 32, 1, dtype=jnp.float64)[0]
+    g = jax.grad(lambda v: RN.deep_relu_value(weights, v))(x)
+    cos = float(g @ x) / (float(jnp.linalg.norm(g)) * float(jnp.linalg.norm(x)))
+    assert float(o["sqrt_d_cos"]) == pytest.approx(math.sqrt(32) * abs(cos), rel=1e-9)
+
+
+def test_depth_trial_of_a_dead_net_is_constant_and_never_flips(key, monkeypatch):
+    monkeypatch.setattr(RN, "deep_relu_net", lambda key, d, widths, dtype: [jnp.zeros((w_out, w_in), dtype)
+                        for w_in, w_out in zip((d, *widths), (*widths, 1), strict=True)])
+    o = RN.depth_trial(key, 8, (4, 4), inputs=5, dtype=jnp.float64)
+    assert float(o["spread"]) == 0.0 and float(o["flip_rate"]) == 0.0
+
+
+def test_deep_net_bad_input(key):
+    with pytest.raises(TypeError, match="widths must be a non-empty tuple"):
+        RN.deep_relu_net(key, 4, [3])
+    with pytest.raises(ValueError, match=r"^widths must be >= 1"):
+        RN.deep_relu_net(key, 4, (3, 0))
