@@ -161,6 +161,7 @@ def cnn_layers(model: Any, params: Any, dtype: Any = None) -> list[Layer]:
         if not hasattr(model, attr):
             raise TypeError(f"model must be an fcjax.models.CNN, got {type(model).__name__} without {attr!r}")
     p = params.get("params", params) if hasattr(params, "get") else None
+    check_params(params)
     names = [f"conv_{n}" for n in range(len(model.features))]
     if p is None or any(name not in p for name in [*names, "dense", "readout"]):
         raise ValueError(f"params must be the parameters of this CNN (layers {[*names, 'dense', 'readout']})")

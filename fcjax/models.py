@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ._types import Array, Float
-from ._validate import check_array, check_dtype, check_int, check_key
+from ._validate import check_array, check_dtype, check_int, check_key, check_params
 from .linear import collapse_linear
 
 
@@ -201,7 +201,11 @@ def linear_net_affine(params, dtype=None) -> tuple[Float[Array, "k d"], Float[Ar
     ``dtype`` (e.g. float64) casts the parameters *before* the product, so the collapse adds no float32 rounding
     to what ``model.apply`` computes in that dtype.
     """
-    p = params.get("params", params)
+    p = params.get("params", params) if hasattr(params, "get") else None
+    if p is None or any(name not in p for name in ("hidden", "readout")):
+        raise TypeError("params must be the variables of a fcjax.LinearNet (layers 'hidden' and 'readout'), got "
+                        f"{type(params).__name__}")
+    check_params(params)
     layers = []
     for name in ("hidden", "readout"):
         kernel = p[name]["kernel"] if dtype is None else p[name]["kernel"].astype(dtype)

@@ -9,7 +9,11 @@ Bubeck, Cherapanamjeri, Gidel & Tachet des Combes (NeurIPS 2021, arXiv 2104.0386
 Bartlett, Bubeck & Cherapanamjeri (NeurIPS 2021, arXiv 2106.12611): deep bias-free ReLU networks with Gaussian
 weights. They are positively homogeneous, so Euler's identity ``f(x) = ⟨∇f(x), x⟩`` holds exactly and the one-step
 flip distance is ``|f|/‖∇f‖ = ‖x‖·|cos θ|``, ``θ`` the angle between ``∇f(x)`` and ``x``: Gao et al.'s compression
-factor (notes 1.3 [D]). Points are rows, ``(n, d)``.
+factor (notes 1.3 [D]).
+
+De Palma, Kiani & Lloyd (ICML 2021, arXiv 2004.05923): deep ReLU networks with random weights and biases; the ℓ_p
+distance of an input to the decision boundary scales as ``‖x‖_p/√d`` for every ``p >= 1`` (notes 1.5 [P]). Points
+are rows, ``(n, d)``.
 """
 
 from __future__ import annotations
@@ -154,8 +158,17 @@ def deep_relu_net(key: Key, d: int, widths: tuple[int, ...], *, dtype=jnp.float3
             for n, (i, o) in enumerate(itertools.pairwise(sizes))]
 
 
+def _check_input(x: Array, d: int | None, net: str) -> None:
+    if d is None:
+        raise ValueError(f"{net} must hold at least one layer")
+    check_array(x, "x", ndim=1)
+    if x.shape[0] != d:
+        raise ValueError(f"x must have length {d} (the first layer's input size), got shape {x.shape}")
+
+
 def deep_relu_value(weights: list[Float[Array, "o i"]], x: Float[Array, " d"]) -> Float[Array, ""]:
     """``f(x) = W_L relu(W_{L-1} ⋯ relu(W_1 x))`` of one input (shape ``(d,)``)."""
+    _check_input(x, weights[0].shape[1] if weights else None, "weights")
     h = x
     for w in weights[:-1]:
         h = jax.nn.relu(w @ h)
@@ -166,6 +179,7 @@ def deep_relu_abs_value(weights: list[Float[Array, "o i"]], x: Float[Array, " d"
     """The same product with ``|W_l|`` and ``|x|`` (no ReLU masking can make it smaller than the masked one): the
     scale in the rounding-error bound ``|fl(f) − f| <= γ_N·(|W_L|⋯|W_1||x|)``, ``N`` the sum of the fan-ins
     (Higham 2002, §3.5, for a chain of matrix-vector products)."""
+    _check_input(x, weights[0].shape[1] if weights else None, "weights")
     h = jnp.abs(x)
     for w in weights:
         h = jnp.abs(w) @ h
@@ -206,6 +220,53 @@ def depth_trial(key: Key, d: int, widths: tuple[int, ...], inputs: int = 32, ove
     return {"spread": spread, "flip_rate": jnp.mean(flipped.astype(dtype))}
 
 
-__all__ = ["ACTIVATIONS", "TwoLayerNet", "activation", "activation_ratio", "deep_relu_abs_value", "deep_relu_net",
-           "deep_relu_value", "depth_trial", "euler_trial", "linearised_distance", "one_step_trial", "sphere_points",
-           "two_layer_net", "two_layer_value_and_grad"]
+def biased_relu_net(key: Key, d: int, widths: tuple[int, ...], bias_std: float = 0.1, *, dtype=jnp.float32
+                    ) -> list[tuple[Float[Array, "o i"], Float[Array, " o"]]]:
+    """A ReLU network ``d → widths → 1`` with random weights *and biases* (De Palma et al. 2021): ``(W, b)`` per
+    layer, ``W`` of shape ``(out, in)`` with He entries ``N(0, 2/in)`` (``N(0, 1/in)`` for the readout) and
+    ``b ~ N(0, bias_std²)``; the layout of :func:`fcjax.certified_radius`'s ``layers``."""
+    weights = deep_relu_net(key, d, widths, dtype=dtype)
+    bias_std = check_float(bias_std, "bias_std", low=0.0)
+    return [(w, bias_std * jax.random.normal(jax.random.fold_in(key, 10**6 + n), (w.shape[0],), w.dtype))
+            for n, w in enumerate(weights)]
+
+
+def biased_relu_value(layers: list[tuple[Array, Array]], x: Float[Array, " d"]) -> Float[Array, ""]:
+    """``f(x)`` of :func:`biased_relu_net`'s layers at one input (shape ``(d,)``)."""
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise TypeError(f"layers must be a non-empty list of (W, b) pairs, got {type(layers).__name__}")
+    for n, (w, b) in enumerate(layers):
+        check_array(w, f"layers[{n}][0]", ndim=2)
+        check_array(b, f"layers[{n}][1]", ndim=1)
+        if b.shape[0] != w.shape[0] or (n and w.shape[1] != layers[n - 1][0].shape[0]):
+            raise ValueError(f"layers[{n}]: W {w.shape} and b {b.shape} do not chain with the layer before (W is "
+                             "(out, in))")
+    _check_input(x, layers[0][0].shape[1], "layers")
+    h = x
+    for w, b in layers[:-1]:
+        h = jax.nn.relu(w @ h + b)
+    w, b = layers[-1]
+    return (w @ h + b)[0]
+
+
+def lp_distance_trial(key: Key, d: int, widths: tuple[int, ...], bias_std: float = 0.1, *, dtype=jnp.float32
+                      ) -> dict[str, Array]:
+    """One fresh biased ReLU net and one Gaussian input ``x ~ N(0, I_d)``: for ``p`` in 1, 2, ∞ the linearised
+    ℓ_p distance to the boundary ``f = 0`` over ``‖x‖_p``, ``|f|/(‖∇f‖_q‖x‖_p)`` (``rel_l1``, ``rel_l2``,
+    ``rel_linf``), exact for an affine ``f``."""
+    kn, kx = jax.random.split(key)
+    layers = biased_relu_net(kn, d, widths, bias_std, dtype=dtype)
+    x = jax.random.normal(kx, (d,), dtype)
+    f, g = jax.value_and_grad(lambda v: biased_relu_value(layers, v))(x)
+    out = {}
+    for label, p in (("l1", 1.0), ("l2", 2.0), ("linf", math.inf)):
+        gq = _lp_norm(g[None], dual_exponent(p))[0]
+        xp = _lp_norm(x[None], p)[0]
+        out[f"rel_{label}"] = jnp.where(gq > 0, jnp.abs(f) / (jnp.where(gq > 0, gq, 1) * xp), jnp.nan)
+    return out
+
+
+__all__ = ["ACTIVATIONS", "TwoLayerNet", "activation", "activation_ratio", "biased_relu_net", "biased_relu_value",
+           "deep_relu_abs_value", "deep_relu_net", "deep_relu_value", "depth_trial", "euler_trial",
+           "linearised_distance", "lp_distance_trial", "one_step_trial", "sphere_points", "two_layer_net",
+           "two_layer_value_and_grad"]

@@ -44,6 +44,9 @@ _SNAPSHOTS, READOUTS = JZ.train_local_snapshots(KEY, X, Y, LOCAL, (2,))
 LOCAL_PARAMS = jax.tree.map(lambda a: a[0], _SNAPSHOTS)
 CFG = F.TrainConfig(steps=2)
 FN = F.as_static(MLP.apply)
+CNN = F.CNN(image_shape=(4, 4, 1), classes=K, features=(2,), hidden=4)
+CNN_PARAMS = CNN.init(KEY, jnp.ones((1, 16)))
+LINEAR_PARAMS = F.LinearNet(hidden=5, classes=K).init(KEY, X[:1])
 
 
 def _logits(p, x):
@@ -147,6 +150,15 @@ CASES: dict[str, Case] = {
     "RN.deep_relu_net": Case(RN.deep_relu_net, {"key": KEY, "d": D, "widths": (3, 2)}),
     "RN.euler_trial": Case(RN.euler_trial, {"key": KEY, "d": D, "widths": (3,)}),
     "RN.depth_trial": Case(RN.depth_trial, {"key": KEY, "d": D, "widths": (3,), "inputs": 4}),
+    "RN.biased_relu_net": Case(RN.biased_relu_net, {"key": KEY, "d": D, "widths": (3,)}),
+    "RN.lp_distance_trial": Case(RN.lp_distance_trial, {"key": KEY, "d": D, "widths": (3,)}),
+    "RN.deep_relu_value": Case(RN.deep_relu_value, {"weights": RN.deep_relu_net(KEY, D, (3,)), "x": V}),
+    "RN.deep_relu_abs_value": Case(RN.deep_relu_abs_value, {"weights": RN.deep_relu_net(KEY, D, (3,)), "x": V}),
+    "RN.biased_relu_value": Case(RN.biased_relu_value, {"layers": RN.biased_relu_net(KEY, D, (3,)), "x": V}),
+    "cnn_layers": Case(F.cnn_layers, {"model": CNN, "params": CNN_PARAMS}),
+    "linear_net_affine": Case(F.linear_net_affine, {"params": LINEAR_PARAMS}),
+    "jackknife_ci": Case(F.jackknife_ci, {"stat": lambda a: a.mean(keepdims=True), "groups": [
+        (np.arange(3.0) + g,) for g in range(4)]}),
     "JZ.fixed_readouts": Case(JZ.fixed_readouts, {"key": KEY, "config": LOCAL}),
     "JZ.layer_logits": Case(JZ.layer_logits, {"params": LOCAL_PARAMS, "readouts": READOUTS, "x": X,
                                               "config": LOCAL}),

@@ -50,12 +50,14 @@ def _scaled_two_layer_trial(monkeypatch, factor):
     monkeypatch.setattr(random_nets, "one_step_trial", wrong)
 
 
+@pytest.mark.slow  # 20-45 s on 2 cores: the slow job keeps the default job under 10 minutes
 def test_flip_distance_law_detects_a_wrong_law(monkeypatch, xla_optimized):
     _scaled_two_layer_trial(monkeypatch, lambda d: 1.2)  # 1.2|Z| is ~0.09 from |Z| in KS distance
     v = run_claim("bubeck2021.flip_distance_law", quick=True, seed=0)
     assert v.outcome == "fail" and all(c.outcome == "fail" for c in v.checks)
 
 
+@pytest.mark.slow  # 20-45 s on 2 cores: the slow job keeps the default job under 10 minutes
 def test_one_step_flip_detects_a_wrong_exponent(monkeypatch, xla_optimized):
     _scaled_two_layer_trial(monkeypatch, lambda d: d**0.1)  # step / ‖x‖ ~ d^(-0.4)
     v = run_claim("bubeck2021.one_step_flip", quick=True, seed=0)
@@ -74,6 +76,7 @@ def test_euler_identity_detects_a_bias(monkeypatch, xla_optimized):
     assert v.outcome == "fail" and all(c.outcome == "fail" for c in v.checks)
 
 
+@pytest.mark.slow  # 20-45 s on 2 cores: the slow job keeps the default job under 10 minutes
 def test_cos_theta_d_free_detects_a_wrong_exponent(monkeypatch, xla_optimized):
     from fcjax import random_nets
 
@@ -81,3 +84,19 @@ def test_cos_theta_d_free_detects_a_wrong_exponent(monkeypatch, xla_optimized):
     monkeypatch.setattr(random_nets, "euler_trial", lambda key, d, widths, **kw: {
         **(o := real(key, d, widths, **kw)), "sqrt_d_cos": o["sqrt_d_cos"] * d**0.1})
     assert run_claim("bartlett2021.cos_theta_d_free", quick=True, seed=0).outcome == "fail"
+
+
+@pytest.mark.slow  # 40 s on 2 cores
+def test_any_width_detects_a_growing_distance(monkeypatch, xla_optimized):
+    _scaled_two_layer_trial(monkeypatch, lambda d: d**0.1)  # |f|/‖∇f‖ ~ d^0.1: not O(1)
+    assert run_claim("montanari2023.any_width", quick=True, seed=0).outcome == "fail"
+
+
+def test_lp_distance_scaling_detects_a_wrong_exponent(monkeypatch, xla_optimized):
+    from fcjax import random_nets
+
+    real = random_nets.lp_distance_trial
+    monkeypatch.setattr(random_nets, "lp_distance_trial", lambda key, d, widths, bias_std=0.1, **kw: {
+        n: v * d**0.3 for n, v in real(key, d, widths, bias_std, **kw).items()})  # slopes -0.2 (ℓ2), -0.33
+    v = run_claim("depalma2021.lp_distance_scaling", quick=True, seed=0)
+    assert v.outcome == "fail" and all(c.outcome == "fail" for c in v.checks)

@@ -32,9 +32,9 @@ FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_no
 # tests/test_simon_gabriel.py and tests/test_jiang.py run small configurations in the default job.
 HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "gao2024.relu_gap_training",
          "gao2024.real_data_gap"}
-# The slowest Gaussian quick forms (30-35 s each on 2 cores) are likewise checked only there, to keep the default job
-# under 10 minutes.
-REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled"}
+# The slowest Gaussian and random-network quick forms (30-40 s each on 2 cores) are likewise checked only there, to
+# keep the default job under 10 minutes.
+REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled", "montanari2023.any_width"}
 BY_REPRODUCE = ({c.id for c in all_claims("simon_gabriel2019")} | {c.id for c in all_claims("jiang2021")} | HEAVY
                 | REPRODUCE_ONLY)
 HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
@@ -51,7 +51,8 @@ def _explain(v: Verdict) -> str:
 
 
 # Claims whose time is large random draws, not compiling: run with XLA's optimisations on (tests/conftest.py).
-DRAW_BOUND = {c.id for paper in ("bubeck2021", "bartlett2021") for c in all_claims(paper)}
+FIELD = ("bubeck2021", "bartlett2021", "montanari2023", "depalma2021")
+DRAW_BOUND = {c.id for paper in FIELD for c in all_claims(paper)}
 
 
 @pytest.mark.parametrize("claim_id", FIXED)

@@ -150,3 +150,27 @@ def test_deep_net_bad_input(key):
         RN.deep_relu_net(key, 4, [3])
     with pytest.raises(ValueError, match=r"^widths must be >= 1"):
         RN.deep_relu_net(key, 4, (3, 0))
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, jnp.inf])
+def test_linearised_distance_is_exact_for_an_affine_function(p):
+    """Hölder's equality case: the ℓp-smallest step that zeroes w·x + b has length |f|/‖w‖_q."""
+    from fcjax.simon_gabriel2019 import dual_direction
+
+    w = jnp.array([[0.5, -2.0, 1.0, 0.25]])
+    x, b = jnp.array([1.0, 0.3, -0.2, 2.0]), 0.7
+    f = w[0] @ x + b
+    r = float(RN.linearised_distance(jnp.array([f]), w, p)[0])
+    step = -jnp.sign(f) * r * dual_direction(w, p)[0]  # unit-ℓp direction maximising <w, δ>
+    assert float(w[0] @ (x + step) + b) == pytest.approx(0.0, abs=1e-12)
+    assert float(jnp.linalg.norm(step, ord=p)) == pytest.approx(r, rel=1e-12)
+
+
+def test_biased_net_and_lp_trial(key):
+    layers = RN.biased_relu_net(key, 5, (4,), 0.3, dtype=jnp.float64)
+    assert [(w.shape, b.shape) for w, b in layers] == [((4, 5), (4,)), ((1, 4), (1,))]
+    x = jnp.arange(5.0)
+    (w0, b0), (w1, b1) = layers
+    assert float(RN.biased_relu_value(layers, x)) == pytest.approx(float((w1 @ jax.nn.relu(w0 @ x + b0) + b1)[0]))
+    o = RN.lp_distance_trial(key, 16, (16,), dtype=jnp.float64)
+    assert set(o) == {"rel_l1", "rel_l2", "rel_linf"} and all(float(v) > 0 for v in o.values())
