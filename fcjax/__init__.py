@@ -13,6 +13,7 @@ networks of the field's theorems on dimension and fragility. Checks of the paper
 from .data import Dataset as Dataset
 from .data import DataUnavailableError as DataUnavailableError
 from .data import load_dataset as load_dataset
+from .data_laws import points_from_law as points_from_law
 from .ensembles import gaussian_points as gaussian_points
 from .ensembles import trial_keys as trial_keys
 from .frameworks import as_model as as_model
@@ -198,6 +199,7 @@ __all__ = [
     "pearson_ci",
     "pgd",
     "point_radius",
+    "points_from_law",
     "power_law_fit",
     "random_nets",
     "relu_mlp",

@@ -141,6 +141,14 @@ def jackknife_ci(stat: Callable[..., Any], groups: Sequence[Any], level: float =
     groups = [tuple(np.asarray(a) for a in g) for g in groups]
     if len(groups) < 3:
         raise ValueError(f"groups needs at least 3 independent groups, got {len(groups)}")
+    if len({len(g) for g in groups}) != 1:
+        raise ValueError(f"groups must all hold the same number of arrays, got {sorted({len(g) for g in groups})}")
+    for n, g in enumerate(groups):
+        for a in g:
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"groups[{n}] must hold arrays of real numbers, got dtype {a.dtype}")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"groups[{n}] contains non-finite values (NaN or inf)")
 
     def pooled(idx: Sequence[int]) -> np.ndarray:
         cols = zip(*(groups[i] for i in idx), strict=True)

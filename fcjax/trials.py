@@ -15,6 +15,7 @@ import jax.scipy.linalg as jsl
 from ._types import Array, Float, Key
 from ._validate import check_dim, check_dtype, check_key
 from .compression import theorem1_vector, trailing_from_probes, trailing_qr, two_probe_bound
+from .data_laws import points_from_law
 from .ensembles import gaussian_points, gaussian_product
 from .geometry import gram, min_pairwise_distance, optimal_radius, point_radius
 from .linear import affine_min_perturbation
@@ -174,7 +175,18 @@ def exact_gap_trial(key: Key, d: int, dtype=jnp.float64) -> Stats:
     ``exact`` minimises over every class (rows of ``X^{-1}``); ``pair`` is the exact distance to the (d-1, d)
     boundary of the theorem; ``theorem`` is ``||e||`` of the construction (an upper bound on ``pair``).
     """
-    x = gaussian_points(key, d, dtype=dtype).T  # the paper's X: points in columns
+    return exact_gap_stats(gaussian_points(key, d, dtype=dtype).T)  # the paper's X: points in columns
+
+
+def exact_gap_law_trial(key: Key, d: int, law: str, param: float = 3.0, dtype=jnp.float64) -> Stats:
+    """:func:`exact_gap_trial` on d points from :func:`fcjax.data_laws.points_from_law` (a singular draw, e.g.
+    two equal Rademacher points, gives non-finite statistics: callers count and drop them)."""
+    return exact_gap_stats(points_from_law(key, d, law, param=param, dtype=dtype).T)
+
+
+def exact_gap_stats(x: Float[Array, "d d"]) -> Stats:
+    """:func:`exact_gap_trial`'s statistics for a given data matrix ``X`` (points in columns, the paper's layout)."""
+    d = x.shape[0]
     w = jnp.linalg.inv(x)
     xd = x[:, -1]
     exact = affine_min_perturbation(w, None, xd, label=d - 1).distance

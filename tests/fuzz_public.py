@@ -70,6 +70,7 @@ def _attack(fn: Callable[..., Any], **extra: Any) -> Case:
 # in test_validation.py; load_dataset reads files: test_data.py).
 CASES: dict[str, Case] = {
     "gaussian_points": Case(F.gaussian_points, {"key": KEY, "d": D, "n": N}),
+    "points_from_law": Case(F.points_from_law, {"key": KEY, "d": D, "law": "student_t", "n": N}),
     "gram": Case(F.gram, {"points": X}),
     "pairwise_sq_distances": Case(F.pairwise_sq_distances, {"points": X}),
     "nearest_other_distance": Case(F.nearest_other_distance, {"points": X}),
@@ -216,6 +217,10 @@ def _spoilings(name: str, arg: str, v: Any, seed: int = 0) -> dict[str, Any]:
         return {"layers_nan": [(w0.at[0, 0].set(jnp.nan), b0), (w1, b1), *rest], "layers_empty": [],
                 "layers_chain": [(w0, b0), (w1[:, :-1], b1), *rest], "layers_bias": [(w0, b0[:-1]), (w1, b1), *rest],
                 "layers_not_list": w0}
+    if arg == "groups":
+        bad = [(np.where(np.arange(g[0].size) == 0, np.nan, g[0]),) for g in v]
+        return {"groups_few": v[:2], "groups_nan": bad, "groups_ragged": [*v[:-1], (*v[-1], v[-1][0])],
+                "groups_not_arrays": [("a", "b")] * len(v)}
     if isinstance(v, dict) or type(v).__name__ == "FrozenDict":
         leaves, tree = jax.tree_util.tree_flatten(v)
         nan = [leaves[0].at[(0,) * leaves[0].ndim].set(jnp.nan), *leaves[1:]]

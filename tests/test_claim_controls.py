@@ -100,3 +100,12 @@ def test_lp_distance_scaling_detects_a_wrong_exponent(monkeypatch, xla_optimized
         n: v * d**0.3 for n, v in real(key, d, widths, bias_std, **kw).items()})  # slopes -0.2 (ℓ2), -0.33
     v = run_claim("depalma2021.lp_distance_scaling", quick=True, seed=0)
     assert v.outcome == "fail" and all(c.outcome == "fail" for c in v.checks)
+
+
+@pytest.mark.slow  # 40 s on 2 cores
+def test_non_gaussian_gap_detects_a_slower_fall(monkeypatch):
+    real = trials.exact_gap_law_trial
+    monkeypatch.setattr(trials, "exact_gap_law_trial", lambda key, d, law, param=3.0, **kw: {
+        **(o := real(key, d, law, param, **kw)), "exact": o["exact"] * d**0.4})  # ratio slopes near -0.3
+    v = run_claim("gao2024_open.non_gaussian_gap", quick=True, seed=0)
+    assert v.outcome == "fail" and v.checks[0].outcome == "fail" and v.checks[1].outcome == "pass"
