@@ -142,7 +142,7 @@ def one_step_trial(key: Key, d: int, k: int, names: tuple[str, ...] = ("relu",),
     return out
 
 
-def deep_relu_net(key: Key, d: int, widths: tuple[int, ...], *, dtype=jnp.float32) -> list[Float[Array, "o i"]]:
+def deep_relu_net(key: Key, d: int, widths: tuple[int, ...], *, dtype=jnp.float32) -> list[Float[Array, "_o _i"]]:
     """A bias-free ReLU network ``d → widths[0] → … → widths[-1] → 1``: weights ``(out, in)`` with ``N(0, 2/in)``
     entries (He) before each ReLU and ``N(0, 1/in)`` for the linear readout, one ``fold_in`` key per layer."""
     check_key(key)
@@ -166,7 +166,7 @@ def _check_input(x: Array, d: int | None, net: str) -> None:
         raise ValueError(f"x must have length {d} (the first layer's input size), got shape {x.shape}")
 
 
-def deep_relu_value(weights: list[Float[Array, "o i"]], x: Float[Array, " d"]) -> Float[Array, ""]:
+def deep_relu_value(weights: list[Float[Array, "_o _i"]], x: Float[Array, " d"]) -> Float[Array, ""]:
     """``f(x) = W_L relu(W_{L-1} ⋯ relu(W_1 x))`` of one input (shape ``(d,)``)."""
     _check_input(x, weights[0].shape[1] if weights else None, "weights")
     h = x
@@ -175,7 +175,7 @@ def deep_relu_value(weights: list[Float[Array, "o i"]], x: Float[Array, " d"]) -
     return (weights[-1] @ h)[0]
 
 
-def deep_relu_abs_value(weights: list[Float[Array, "o i"]], x: Float[Array, " d"]) -> Float[Array, ""]:
+def deep_relu_abs_value(weights: list[Float[Array, "_o _i"]], x: Float[Array, " d"]) -> Float[Array, ""]:
     """The same product with ``|W_l|`` and ``|x|`` (no ReLU masking can make it smaller than the masked one): the
     scale in the rounding-error bound ``|fl(f) − f| <= γ_N·(|W_L|⋯|W_1||x|)``, ``N`` the sum of the fan-ins
     (Higham 2002, §3.5, for a chain of matrix-vector products)."""
@@ -221,7 +221,7 @@ def depth_trial(key: Key, d: int, widths: tuple[int, ...], inputs: int = 32, ove
 
 
 def biased_relu_net(key: Key, d: int, widths: tuple[int, ...], bias_std: float = 0.1, *, dtype=jnp.float32
-                    ) -> list[tuple[Float[Array, "o i"], Float[Array, " o"]]]:
+                    ) -> list[tuple[Float[Array, "_o _i"], Float[Array, " _o"]]]:
     """A ReLU network ``d → widths → 1`` with random weights *and biases* (De Palma et al. 2021): ``(W, b)`` per
     layer, ``W`` of shape ``(out, in)`` with He entries ``N(0, 2/in)`` (``N(0, 1/in)`` for the readout) and
     ``b ~ N(0, bias_std²)``; the layout of :func:`fcjax.certified_radius`'s ``layers``."""

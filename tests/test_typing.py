@@ -14,7 +14,8 @@ import pytest
 
 ORACLE_TESTS = ["test_geometry.py", "test_compression.py", "test_linear.py", "test_path_integral.py",
                 "test_models_train.py", "test_stats.py", "test_parallel.py", "test_trials.py", "test_spectra.py",
-                "test_manifolds.py", "test_local_errors.py", "test_robust_accuracy.py"]
+                "test_manifolds.py", "test_local_errors.py", "test_robust_accuracy.py", "test_random_nets.py",
+                "test_data_laws.py"]
 # Bad-input tests by name: with runtime type checks a wrong shape is caught by the annotation first.
 NOT_BAD_INPUT = "not bad and not rejects and not is_checked"
 
