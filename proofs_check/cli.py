@@ -12,8 +12,8 @@ source and settings with their full and quick values.
 Exit codes: ``check`` 0 when the verdict passes, 1 when it fails, 3 when it is undecided; ``reproduce`` 0 once the
 report is written (a refuted claim is a finding, shown in the report), or with ``--strict`` 1 when any verdict fails
 (else 3 when any is undecided); 2 bad usage; 4 a claim raised an exception (its traceback is printed); 5 a
-jax.distributed peer or the coordinator was lost (each process runs its work in a child, so that jax.distributed's
-abort becomes one line saying how to resume).
+jax.distributed run stopped before its end: a peer or the coordinator was lost, or the process got SIGTERM (each
+process runs its work in a child, so that jax.distributed's abort becomes one line saying how to resume).
 """
 
 from __future__ import annotations
@@ -210,13 +210,27 @@ def _supervise(argv: list[str], args: argparse.Namespace) -> int:
     env = {**os.environ, WORKER_ENV: "1"}
     child = subprocess.Popen([sys.executable, "-m", "proofs_check.cli", *argv], env=env)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child (same process group)
+    stopped = []
+
+    def stop(*_):  # a scheduler's stop: jax.distributed takes SIGTERM as a preemption notice and goes on, so the
+        stopped.append(True)  # worker is killed (its records are written atomically: the rerun resumes)
+        child.kill()
+
+    previous_term = signal.signal(signal.SIGTERM, stop)
     try:
         rc = child.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    if stopped:
+        print(_peer_lost(args, "was stopped by SIGTERM"), file=sys.stderr)
+        return PEER_LOST
     if rc >= 0:
         return rc  # PEER_LOST included: the worker said why in one line
-    name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else f"signal {-rc}"
+    try:
+        name = signal.Signals(-rc).name
+    except ValueError:
+        name = f"signal {-rc}"
     why = ("a peer process or the coordinator stopped (or did not answer within --peer-timeout s), and "
            "jax.distributed aborted this one" if -rc == signal.SIGABRT else "it was stopped from outside")
     print(_peer_lost(args, f"ended by {name}: {why}"), file=sys.stderr)
@@ -313,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
 
 EXIT = {"pass": 0, "fail": 1, "undecided": 3}
 RAISED = 4
-PEER_LOST = 5  # a jax.distributed peer or coordinator was lost: rerun to resume
+PEER_LOST = 5  # a jax.distributed run stopped before its end (a peer or the coordinator lost, or SIGTERM): rerun
 
 
 def _out_dir(out: str | None, fresh: bool, writer: bool) -> Path | None:

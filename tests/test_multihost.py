@@ -96,7 +96,10 @@ def _records(out: Path) -> dict[Path, int]:
 
 
 @pytest.mark.slow
-def test_a_dead_peer_ends_the_other_with_one_line_and_a_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("how", ["sigkill", "sigterm"])
+def test_a_dead_peer_ends_the_other_with_one_line_and_a_rerun_resumes(tmp_path, how):
+    """SIGKILL of the peer's whole session (a crash), or SIGTERM to the peer's fcjax (a scheduler's stop: passed on
+    as a kill, since jax.distributed takes SIGTERM as a preemption notice and carries on)."""
     args = ["check", "gao2024.qr_law", "--quick", "--d", "8,32,64", "--trials", "60000"]
     ref = _one(args, tmp_path / "one")
     out, port = tmp_path / "two", _port()
@@ -105,9 +108,16 @@ def test_a_dead_peer_ends_the_other_with_one_line_and_a_rerun_resumes(tmp_path):
     while not _records(out) and time.monotonic() - t0 < LIMIT and procs[0].poll() is None:
         time.sleep(0.2)
     assert _records(out) and procs[0].poll() is None, "no group was stored before the run ended"
-    os.killpg(procs[1].pid, signal.SIGKILL)  # the peer dies, with its worker
+    if how == "sigkill":
+        os.killpg(procs[1].pid, signal.SIGKILL)  # the peer dies, with its worker
+    else:
+        procs[1].send_signal(signal.SIGTERM)
     rc, _, err = _finish(procs[:1])[0]
-    procs[1].communicate(timeout=60)  # reaped, its pipes closed
+    _, peer_err = procs[1].communicate(timeout=60)  # reaped, its pipes closed
+    if how == "sigterm":
+        said = [ln for ln in peer_err.splitlines() if ln.startswith("fcjax: error:")]
+        assert procs[1].returncode == 5 and len(said) == 1 and "was stopped by SIGTERM" in said[0], \
+            _python_lines(peer_err)
     lines = [ln for ln in err.splitlines() if ln.startswith("fcjax: error:")]
     assert rc == 5 and len(lines) == 1, _python_lines(err)
     assert "process 0 of 2" in lines[0] and "rerun the same command on every host to resume" in lines[0]
