@@ -19,6 +19,7 @@ import numpy as np
 import scipy.stats as st
 
 from fcjax import random_nets
+from fcjax._validate import check_int
 from fcjax.stats import Check
 
 from .api import (
@@ -50,10 +51,11 @@ class DeepConfig(SweepConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.depths or any(not isinstance(L, int) or L < 1 for L in self.depths):
-            raise ValueError(f"depths must be integers >= 1, got {self.depths!r}")
-        if not isinstance(self.width_factor, int) or self.width_factor < 1:
-            raise ValueError(f"width_factor must be an integer >= 1, got {self.width_factor!r}")
+        if not self.depths:
+            raise ValueError("depths must name at least one depth")
+        for depth in self.depths:
+            check_int(depth, "depths", minimum=1)
+        check_int(self.width_factor, "width_factor", minimum=1)
 
 
 def _widths(d: int, depth: int, factor: int) -> tuple[int, ...]:
@@ -156,12 +158,12 @@ class DepthConfig(SweepConfig):
         super().__post_init__()
         if len(self.ds) != 1:
             raise ValueError(f"d must be one dimension for this claim, got {self.ds!r}")
-        if len(self.depths) < 2 or any(not isinstance(L, int) or L < 1 for L in self.depths):
-            raise ValueError(f"depths must be at least two integers >= 1, got {self.depths!r}")
-        if not isinstance(self.width, int) or self.width < 1:
-            raise ValueError(f"width must be an integer >= 1, got {self.width!r}")
-        if not isinstance(self.inputs, int) or self.inputs < 2:
-            raise ValueError(f"inputs must be an integer >= 2, got {self.inputs!r}")
+        if len(self.depths) < 2:
+            raise ValueError(f"depths must name at least two depths, got {self.depths!r}")
+        for depth in self.depths:
+            check_int(depth, "depths", minimum=1)
+        check_int(self.width, "width", minimum=1)
+        check_int(self.inputs, "inputs", minimum=2)
 
 
 def _depth(key, d: int, dtype, depth: int, width: int, inputs: int) -> dict:

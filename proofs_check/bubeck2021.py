@@ -17,6 +17,7 @@ import numpy as np
 import scipy.stats as st
 
 from fcjax import random_nets
+from fcjax._validate import check_int
 from fcjax.decide import dkw_halfwidth
 
 from .api import (
@@ -51,14 +52,18 @@ class TwoLayerConfig(SweepConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.k_factor, int) or self.k_factor < 1:
-            raise ValueError(f"k_factor must be an integer >= 1, got {self.k_factor!r}")
-        if not self.activations:
-            raise ValueError("activations must name at least one activation")
-        for name in self.activations:
-            random_nets.activation(name)  # ValueError naming the known ones
-        if not 0 < self.overshoot < 1:
-            raise ValueError(f"overshoot must be in (0, 1), got {self.overshoot!r}")
+        check_int(self.k_factor, "k_factor", minimum=1)
+        check_two_layer_settings(self.activations, self.overshoot)
+
+
+def check_two_layer_settings(activations: tuple[str, ...], overshoot: float) -> None:
+    """The settings every random two-layer claim shares (here and in :mod:`proofs_check.montanari2023`)."""
+    if not activations:
+        raise ValueError("activations must name at least one activation")
+    for name in activations:
+        random_nets.activation(name)  # ValueError naming the known ones
+    if not 0 < overshoot < 1:
+        raise ValueError(f"overshoot must be in (0, 1), got {overshoot!r}")
 
 
 def _trial(key, d: int, dtype, k_factor: int, names: tuple[str, ...], overshoot: float) -> dict:

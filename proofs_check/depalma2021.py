@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from fcjax import random_nets
+from fcjax._validate import check_int
 
 from .api import (
     ALPHA,
@@ -47,9 +48,7 @@ class BiasedConfig(SweepConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("depth", "width_factor"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            check_int(getattr(self, name), name, minimum=1)
         if not self.bias_std >= 0:
             raise ValueError(f"bias_std must be >= 0, got {self.bias_std!r}")
 

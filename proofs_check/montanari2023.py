@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from fcjax import random_nets
+from fcjax._validate import check_int
 
 from .api import (
     ALPHA,
@@ -31,6 +32,7 @@ from .api import (
     slope_check,
     sweep,
 )
+from .bubeck2021 import check_two_layer_settings
 
 PAPER = "Montanari & Wu 2023 (arXiv 2203.17209)"
 
@@ -46,14 +48,11 @@ class WidthConfig(SweepConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
-            raise ValueError(f"ks must be widths >= 1, got {self.ks!r}")
-        if not self.activations:
-            raise ValueError("activations must name at least one activation")
-        for name in self.activations:
-            random_nets.activation(name)
-        if not 0 < self.overshoot < 1:
-            raise ValueError(f"overshoot must be in (0, 1), got {self.overshoot!r}")
+        if not self.ks:
+            raise ValueError("ks must name at least one width")
+        for k in self.ks:
+            check_int(k, "ks", minimum=1)
+        check_two_layer_settings(self.activations, self.overshoot)
 
 
 def _trial(key, d: int, dtype, k: int, names: tuple[str, ...], overshoot: float) -> dict:
