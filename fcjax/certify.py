@@ -190,7 +190,9 @@ def logits(layers: Layers, x: Float[Array, "*n d"]) -> Float[Array, "*n k"]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _check_layers(layers: Any) -> list[Layer]:
+def _check_layers(layers: Any, min_outputs: int = 2) -> list[Layer]:
+    """``[(W, b), ...]`` pairs, finite where concrete, chained, the last with ``min_outputs`` outputs or more (the
+    classes; 1 for a scalar network)."""
     if not isinstance(layers, Sequence) or len(layers) == 0:
         raise TypeError(f"layers must be a non-empty sequence of (W, b) pairs, got {type(layers).__name__}")
     out = []
@@ -205,8 +207,9 @@ def _check_layers(layers: Any) -> list[Layer]:
             raise ValueError(f"layers[{n}]: W has shape {w.shape} but layers[{n - 1}] has "
                              f"{out[-1][0].shape[0]} outputs (W is (out, in))")
         out.append((w, b))
-    if out[-1][0].shape[0] < 2:
-        raise ValueError(f"layers: the last layer must have at least 2 outputs (classes), got {out[-1][0].shape[0]}")
+    if out[-1][0].shape[0] < min_outputs:
+        raise ValueError(f"layers: the last layer must have at least {min_outputs} outputs (classes), got "
+                         f"{out[-1][0].shape[0]}")
     return out
 
 

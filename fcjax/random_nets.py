@@ -29,6 +29,7 @@ import numpy as np
 
 from ._types import Array, Float, Key
 from ._validate import check_array, check_dim, check_dtype, check_float, check_int, check_key
+from .certify import _check_layers
 from .gradients import _lp_norm, dual_exponent
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -233,14 +234,7 @@ def biased_relu_net(key: Key, d: int, widths: tuple[int, ...], bias_std: float =
 
 def biased_relu_value(layers: list[tuple[Array, Array]], x: Float[Array, " d"]) -> Float[Array, ""]:
     """``f(x)`` of :func:`biased_relu_net`'s layers at one input (shape ``(d,)``)."""
-    if not isinstance(layers, (list, tuple)) or not layers:
-        raise TypeError(f"layers must be a non-empty list of (W, b) pairs, got {type(layers).__name__}")
-    for n, (w, b) in enumerate(layers):
-        check_array(w, f"layers[{n}][0]", ndim=2)
-        check_array(b, f"layers[{n}][1]", ndim=1)
-        if b.shape[0] != w.shape[0] or (n and w.shape[1] != layers[n - 1][0].shape[0]):
-            raise ValueError(f"layers[{n}]: W {w.shape} and b {b.shape} do not chain with the layer before (W is "
-                             "(out, in))")
+    layers = _check_layers(layers, min_outputs=1)  # the certificates' check: pairs, finite, chained
     _check_input(x, layers[0][0].shape[1], "layers")
     h = x
     for w, b in layers[:-1]:
