@@ -105,15 +105,20 @@ def check_params(params: Any, name: str = "params") -> Any:
     return params
 
 
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (``""`` if it has none), cut to ``limit`` characters: enough to say
+    what failed inside a library, in a one-line error of ours."""
+    return (str(err).strip().splitlines() or [""])[0][:limit]
+
+
 def logits_shape(logits_fn: Any, params: Any, x: Any) -> Any:
     """``jax.eval_shape(logits_fn, params, x)``, with a failure of the model on these arguments reported as a
     TypeError naming ``params`` and ``x`` (the usual cause: params that are not the model's variables)."""
     try:
         return jax.eval_shape(logits_fn, params, x)
     except Exception as err:
-        first = (str(err).strip().splitlines() or [""])[0][:300]
         raise TypeError(f"logits_fn(params, x) raised {type(err).__name__} on these params and x (are params the "
-                        f"model's variables, and x of its input shape?): {first}") from err
+                        f"model's variables, and x of its input shape?): {first_line(err)}") from err
 
 
 def check_labels(y: Any, name: str, shape: tuple[int, ...], *, classes: int | None = None,

@@ -36,7 +36,16 @@ import jax.numpy as jnp
 import optax
 
 from ._types import Array, Float, Int, Key
-from ._validate import check_array, check_dtype, check_float, check_int, check_key, check_labels, check_params
+from ._validate import (
+    check_array,
+    check_dtype,
+    check_float,
+    check_int,
+    check_key,
+    check_labels,
+    check_params,
+    first_line,
+)
 from .train import cross_entropy, minibatch_step
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {"relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid}
@@ -165,6 +174,10 @@ def layer_logits(params: Params, readouts: Readouts, x: Float[Array, "n d"], con
     _check_readouts(readouts, config)
     check_array(x, "x", ndim=2)
     check_params(params)
+    return _layer_logits(params, readouts, x, config, detach)
+
+
+def _layer_logits(params: Params, readouts: Readouts, x: Array, config: LocalErrorConfig, detach: bool) -> list:
     hs, logits = _apply(config, params, x, detach)
     if config.mode == "backprop":
         return [logits]
@@ -177,7 +190,7 @@ def local_loss(params: Params, readouts: Readouts, x: Float[Array, "m d"], y: In
     _check_readouts(readouts, config)
     _check_data(x, y, config.classes)
     check_params(params)
-    return sum(cross_entropy(z, y) for z in layer_logits(params, readouts, x, config, detach=config.mode == "local"))
+    return sum(cross_entropy(z, y) for z in _layer_logits(params, readouts, x, config, config.mode == "local"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,9 +220,8 @@ def _apply(config: LocalErrorConfig, params: Params, x: Array, detach: bool = Fa
     try:
         return local_error_mlp(config).apply(params, x, detach)
     except Exception as err:  # flax's scope errors do not say which argument was wrong
-        first = (str(err).strip().splitlines() or [""])[0][:300]
         raise TypeError(f"params must be the variables of local_error_mlp(config) for inputs like x "
-                        f"{getattr(x, 'shape', '')} ({type(err).__name__}: {first})") from err
+                        f"{getattr(x, 'shape', '')} ({type(err).__name__}: {first_line(err)})") from err
 
 
 def _check_readouts(readouts: Any, config: Any) -> None:

@@ -28,6 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from fcjax._validate import first_line
 from fcjax.decide import combine
 from fcjax.stats import Verdict
 
@@ -172,7 +173,7 @@ def _distributed(args: argparse.Namespace) -> None:
     except Exception as err:  # a peer or the coordinator did not come up in time: not a bug of the claim
         print(f"fcjax: error: process {args.process_id} of {args.num_processes} could not join the coordinator "
               f"{args.coordinator} within --peer-timeout {args.peer_timeout} s ({type(err).__name__}: "
-              f"{str(err).splitlines()[0] if str(err) else ''}); start the same command on every host",
+              f"{first_line(err)}); start the same command on every host",
               file=sys.stderr)
         sys.exit(PEER_LOST)
 
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                                       progress=not (args.quiet or args.json), store=store))
         except Exception as err:  # the claim's own code raised: a failure of the claim, not bad usage
             if _lost_peer(err, args):
-                cause = str(err).strip().splitlines()[0][:200]
+                cause = first_line(err, 200)
                 print(_peer_lost(args, f"lost a peer: a collective failed ({cause})"), file=sys.stderr, flush=True)
                 sys.stdout.flush()
                 os._exit(PEER_LOST)  # not sys.exit: jax.distributed's shutdown barrier would abort without the peer
