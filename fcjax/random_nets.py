@@ -254,9 +254,8 @@ def lp_distance_trial(key: Key, d: int, widths: tuple[int, ...], bias_std: float
     f, g = jax.value_and_grad(lambda v: biased_relu_value(layers, v))(x)
     out = {}
     for label, p in (("l1", 1.0), ("l2", 2.0), ("linf", math.inf)):
-        gq = _lp_norm(g[None], dual_exponent(p))[0]
-        xp = _lp_norm(x[None], p)[0]
-        out[f"rel_{label}"] = jnp.where(gq > 0, jnp.abs(f) / (jnp.where(gq > 0, gq, 1) * xp), jnp.nan)
+        r = linearised_distance(f[None], g[None], p)[0]
+        out[f"rel_{label}"] = jnp.where(jnp.isfinite(r), r, jnp.nan) / _lp_norm(x[None], p)[0]  # ∇f = 0: no step
     return out
 
 
