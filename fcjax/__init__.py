@@ -4,7 +4,8 @@ The numerical core is pure: every random draw takes a ``jax.random`` key, nothin
 ``(n, d)``, and norms are numeric ``p`` (``2``, ``jnp.inf``; ``"l2"``/``"linf"`` are aliases) throughout.
 The top level holds the general tools; each paper's own constructions live in its namespace
 (``fcjax.gao2024``, ``fcjax.simon_gabriel2019``, ``fcjax.jiang2021``); ``fcjax.random_nets`` holds the random
-networks of the field's theorems on dimension and fragility. Checks of the papers' claims live in
+networks of the field's theorems on dimension and fragility, ``fcjax.isoperimetry`` the isoperimetric bounds that hold
+for any classifier (Gilmer et al. 2018, Fawzi et al. 2018). Checks of the papers' claims live in
 ``proofs_check``; the ``fcjax`` command drives them.
 """
 
@@ -114,6 +115,9 @@ from . import simon_gabriel2019 as simon_gabriel2019
 
 # Random networks of the field's theorems (Bubeck et al. 2021, ...)
 from . import random_nets as random_nets
+
+# Isoperimetric bounds for any classifier (Gilmer et al. 2018, Fawzi et al. 2018)
+from . import isoperimetry as isoperimetry
 # isort: on
 
 __version__ = "0.1.0"
@@ -170,6 +174,7 @@ __all__ = [
     "he_init",
     "he_mlp",
     "input_gradients",
+    "isoperimetry",
     "jackknife_ci",
     "jiang2021",
     "ks_2samp",

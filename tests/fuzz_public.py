@@ -23,6 +23,7 @@ import numpy as np
 
 import fcjax as F
 from fcjax import gao2024 as GAO
+from fcjax import isoperimetry as ISO
 from fcjax import jiang2021 as JZ
 from fcjax import random_nets as RN
 from fcjax import simon_gabriel2019 as SG
@@ -156,6 +157,9 @@ CASES: dict[str, Case] = {
     "RN.deep_relu_value": Case(RN.deep_relu_value, {"weights": RN.deep_relu_net(KEY, D, (3,)), "x": V}),
     "RN.deep_relu_abs_value": Case(RN.deep_relu_abs_value, {"weights": RN.deep_relu_net(KEY, D, (3,)), "x": V}),
     "RN.biased_relu_value": Case(RN.biased_relu_value, {"layers": RN.biased_relu_net(KEY, D, (3,)), "x": V}),
+    "ISO.quadratic_sphere_distances": Case(ISO.quadratic_sphere_distances, {"b": V, "x": X / jnp.linalg.norm(
+        X, axis=1, keepdims=True)}),
+    "ISO.cdf_shortfall": Case(ISO.cdf_shortfall, {"bound": lambda e: 1 - np.exp(-e), "samples": np.abs(V)}),
     "cnn_layers": Case(F.cnn_layers, {"model": CNN, "params": CNN_PARAMS}),
     "linear_net_affine": Case(F.linear_net_affine, {"params": LINEAR_PARAMS}),
     "jackknife_ci": Case(F.jackknife_ci, {"stat": lambda a: a.mean(keepdims=True), "groups": [
@@ -194,6 +198,10 @@ ACCEPTS: dict[str, dict[tuple[str, str], str]] = {
     **{f: {(a, k): DATA for a in ("x", "y") for k in ("extra_axis", "int_dtype", "float16", "bool")}
        for f in ("mean_ci", "ks_test", "ks_2samp", "spearman", "spearman_ci", "pearson_ci", "binned_means")},
 }
+ACCEPTS["ISO.cdf_shortfall"] = {**{("samples", k): DATA for k in ("extra_axis", "drop_axis", "int_dtype",
+                                                                 "float16", "bool")},
+                                 ("samples", "inf"): "documented: an infinite distance is a point with no "
+                                                         "boundary found, never within any η"}
 ACCEPTS["ks_2samp"].update({(a, "short"): "two independent samples may differ in size" for a in ("x", "y")})
 for _name, _extra in ACCEPTS.items():
     CASES[_name].accepts.update(_extra)
