@@ -74,6 +74,13 @@ def cap_distance_approx(mu: float, n: int) -> float:
     return (a * float(st.norm.cdf(a)) + float(st.norm.pdf(a))) / math.sqrt(check_dim(n, "n"))
 
 
+def quadratic_logits(params: dict[str, Any], x: Float[Array, "*n d"]) -> Float[Array, "*n 2"]:
+    """Gilmer et al.'s quadratic network: logits ``[0, Σ_i α_i x_i² + β]`` (class 1: the outer sphere), from
+    ``params = {"alpha": (d,), "beta": ()}``; a ``logits_fn`` for :func:`fcjax.fit`."""
+    f = (x * x) @ params["alpha"] + params["beta"]
+    return jnp.stack([jnp.zeros_like(f), f], axis=-1)
+
+
 def quadratic_sphere_distance(b: Float[Array, " n"], x: Float[Array, " n"], steps: int = 100) -> Float[Array, ""]:
     """Exact Euclidean distance from ``x ∈ S^(n-1)`` to ``E = {y ∈ S^(n-1): Σ_i b_i y_i² >= 0}``.
 

@@ -109,3 +109,13 @@ def test_non_gaussian_gap_detects_a_slower_fall(monkeypatch):
         **(o := real(key, d, law, param, **kw)), "exact": o["exact"] * d**0.4})  # ratio slopes near -0.3
     v = run_claim("gao2024_open.non_gaussian_gap", quick=True, seed=0)
     assert v.outcome == "fail" and v.checks[0].outcome == "fail" and v.checks[1].outcome == "pass"
+
+
+def test_cap_bound_detects_a_wrong_power_of_n(monkeypatch):
+    from fcjax import isoperimetry
+
+    real = isoperimetry.cap_distance_approx
+    # d_cap ~ 1/n instead of 1/√n: every measured ratio rises by √n (>= 7), far above the bound
+    monkeypatch.setattr(isoperimetry, "cap_distance", lambda mu, n: real(mu, n) / n**0.5)
+    v = run_claim("gilmer2018.cap_bound", quick=True, seed=0)
+    assert v.outcome == "fail" and v.statistic > 3

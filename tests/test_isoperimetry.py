@@ -148,3 +148,15 @@ def test_cdf_shortfall_sees_a_law_below_the_bound():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises((ValueError, TypeError), match=name):
         call()
+
+
+def test_quadratic_logits_error_set_is_the_distance_functions():
+    # the inner-sphere errors of quadratic_logits are the points the distance function puts at 0
+    n = 6
+    params = {"alpha": jax.random.normal(jax.random.key(1), (n,), jnp.float64), "beta": jnp.asarray(-0.2)}
+    x = sphere_points(jax.random.key(2), n, 500, 1.0, dtype=jnp.float64)
+    logits = I.quadratic_logits(params, x)
+    assert logits.shape == (500, 2)
+    errors = np.asarray(jnp.argmax(logits, axis=1) == 1)
+    d = np.asarray(I.quadratic_sphere_distances(params["alpha"] + params["beta"], x))
+    assert 0 < errors.mean() < 1 and np.array_equal(errors, d == 0)
