@@ -29,7 +29,7 @@ PAPER_MODULES = {"gao2024": "proofs_check.gao2024", "simon_gabriel2019": "proofs
                  "jiang2021": "proofs_check.jiang2021", "bubeck2021": "proofs_check.bubeck2021",
                  "bartlett2021": "proofs_check.bartlett2021", "montanari2023": "proofs_check.montanari2023",
                  "depalma2021": "proofs_check.depalma2021", "gao2024_open": "proofs_check.gao2024_open",
-                 "gilmer2018": "proofs_check.gilmer2018"}
+                 "gilmer2018": "proofs_check.gilmer2018", "fawzi2018": "proofs_check.fawzi2018"}
 
 # Family-wise error rate of each claim: all of a claim's tests share it (Bonferroni), so a claim that is true
 # fails with probability <= ALPHA under a fresh seed.

@@ -119,3 +119,26 @@ def test_cap_bound_detects_a_wrong_power_of_n(monkeypatch):
     monkeypatch.setattr(isoperimetry, "cap_distance", lambda mu, n: real(mu, n) / n**0.5)
     v = run_claim("gilmer2018.cap_bound", quick=True, seed=0)
     assert v.outcome == "fail" and v.statistic > 3
+
+
+def test_exact_cases_detect_a_wrong_lipschitz_constant(monkeypatch):
+    from fcjax import isoperimetry
+
+    real = isoperimetry.gaussian_isoperimetric_bound
+    # the bound of an L = 2/3 map: half-spaces' distances now fall below it, by up to ~0.2 in CDF
+    monkeypatch.setattr(isoperimetry, "gaussian_isoperimetric_bound", lambda eta, p, lipschitz=1.0: real(
+        np.asarray(eta) * 1.5, p, lipschitz))
+    v = run_claim("fawzi2018.exact_cases", quick=True, seed=0)
+    assert v.outcome == "fail" and v.checks[0].outcome == "fail"
+
+
+def test_trained_nets_detect_distances_above_the_bound(monkeypatch):
+    from proofs_check import fawzi2018
+
+    real = fawzi2018._trained
+    # distances 3x the nets' (medians ~1.2 against the half-spaces' 0.67): below the bound at small η, so it FAILs
+    monkeypatch.setattr(fawzi2018, "_trained", lambda cfg, key, d: {
+        **(o := real(cfg, key, d)), "lower": 3 * o["lower"], "upper": 3 * o["upper"]})
+    v = run_claim("fawzi2018.trained_nets", quick=True, seed=0, overrides={"ds": (8,), "trials": 1, "steps": 100,
+                                                                           "points": 4000})
+    assert v.outcome == "fail"
