@@ -91,6 +91,7 @@ import jax.scipy.linalg as jsl
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_default_matmul_precision", "highest")
 
+from benchmarks._limits import gemm_fields, kernel_limit_tflops  # noqa: E402
 from fcjax import trials  # noqa: E402
 from fcjax.ensembles import trial_keys  # noqa: E402
 from fcjax.geometry import point_radius  # noqa: E402
@@ -100,6 +101,20 @@ MD, TH = "min_distance", "onehot_linear_fooled"
 FLOPS = {MD: (2.0, "2 d^3 (Gram GEMM)"), TH: (8.0 / 3.0, "8/3 d^3 (LU 2/3 + 2 triangular solves, d rhs)")}
 QR_FLOPS = (17.0 / 3.0, "17/3 d^3 (geqrf 4/3 + form Q 4/3 + R^-1 Q^T 1 + W X 2)")
 CHOL_FLOPS = (31.0 / 3.0, "31/3 d^3 (Gram 2 + potrf 1/3 + 2 Cholesky solves, d rhs, 4 + refinement GEMMs 4)")
+# The kernels each route is made of (flop coefficients of d^3): their own measured rates bound the route's rate.
+KERNEL_MIX = {"gram": {"gemm": 2.0}, "lu": {"getrf": 2.0 / 3.0, "trsm": 2.0},
+              "cholesky": {"gemm": 6.0, "potrf": 1.0 / 3.0, "trsm": 4.0}}
+
+
+def limit_fields(d: int, dtype: str, method: str, tflops: float, baseline_tflops: float, batch: int
+                 ) -> dict[str, Any]:
+    """fcjax's and the baseline's rates as fractions of the same-process GEMM rate, and of the route's kernel
+    limit (the rate its kernels reach at their own measured speeds: why a float64 LU route stays below GEMM)."""
+    out = gemm_fields(d, dtype, tflops, batch=batch)
+    out["baseline_fraction_of_gemm"] = baseline_tflops / out["gemm_tflops_float64"]
+    limit = kernel_limit_tflops(d, dtype, KERNEL_MIX[method], batch)
+    return {**out, "kernel_limit_tflops": limit, "fraction_of_kernel_limit": tflops / limit,
+            "kernel_mix": KERNEL_MIX[method]}
 BOOL_KEYS = ("onehot_argmax_ok", "moved_off_d", "argmax_is_d_minus_1")
 REAL_KEYS = ("pair_margin", "norm_e", "bound", "radius", "ratio")
 
@@ -411,6 +426,8 @@ def run_stat(stat: str, d: int, n_fc: int, n_np: int, args: argparse.Namespace, 
         "draw": "paired_normal", "compile_s": compile_s,
         "fcjax_matrices_per_s": fc_rate, "fcjax_tflops": coef * d**3 * fc_rate / 1e12, "fcjax_flop_model": model,
         "baseline_tflops": np_coef * d**3 * np_rate / 1e12, "baseline_flop_model": np_model,
+        **limit_fields(d, "float32" if stat == MD else "float64", method, coef * d**3 * fc_rate / 1e12,
+                       np_coef * d**3 * np_rate / 1e12, min(chunk, 8)),
         "fcjax_blas_threads": fc_threads or "default", "baseline_blas_threads": np_threads or "default",
         "agreement_checked": n_chk, "agreement_worst_over_tol": worst,
     }
@@ -470,6 +487,8 @@ def run_gpu(d: int, args: argparse.Namespace, root: jax.Array) -> Iterator[dict[
             "fcjax_matrices_per_s": rate, "fcjax_tflops": coef * d**3 * rate / 1e12, "fcjax_flop_model": model,
             "baseline_matrices_per_s": naive_rate, "baseline_tflops": QR_FLOPS[0] * d**3 * naive_rate / 1e12,
             "baseline_flop_model": QR_FLOPS[1], "agreement_checked": n_chk, "agreement_worst_over_tol": worst,
+            **limit_fields(d, "float64", method, coef * d**3 * rate / 1e12,
+                           QR_FLOPS[0] * d**3 * naive_rate / 1e12, min(chunk, 8)),
             "fcjax_onehot_error_max": float(np.max(prep.first["onehot_error"])),
             "baseline_onehot_error_max": float(np.max(naive.first["onehot_error"])),
         }
@@ -541,6 +560,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fcjax_trials_per_s": fc_both, "baseline_trials_per_s": np_both,
         "n_trials": min(md["n_trials"], th["n_trials"]), "dtype": f"{MD}: float32, {TH}: float64",
         **env_fields(), "aim": ">= 5x on 2 CPU cores",
+        f"fraction_of_gemm_{MD}": md["fraction_of_gemm"], f"fraction_of_gemm_{TH}": th["fraction_of_gemm"],
+        f"fraction_of_kernel_limit_{TH}": th["fraction_of_kernel_limit"],
+        "gemm_goal": ">= 0.6 of the same-process GEMM rate at d >= 256 (CPU), d >= 1024 (GPU)",
     })
     return 0
 
