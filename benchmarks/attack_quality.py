@@ -7,7 +7,7 @@ training points (``min(samples, d)``), float32 throughout.
 
 * fcjax: ``min_norm`` (deterministic defaults), ``min_norm`` with ``key`` and ``restarts=4``, ``fmn`` (defaults),
   ``best_min_norm`` (defaults), each ``jit``-compiled (compile time reported apart) and timed warm.
-* peers (optional): Foolbox 3.3.4's ``L2FMNAttack``, ``DDNAttack``, ``L2CarliniWagnerAttack`` and
+* peers (optional): Foolbox 3.3.4's ``L2FMNAttack``, ``DDNAttack``, ``L2DeepFoolAttack``, ``L2CarliniWagnerAttack`` and
   ``L2BrendelBethgeAttack`` (started from DDN's points; needs numba) through Foolbox's JAX backend (eagerpy): the
   model is the same ``model.apply`` on the same parameters, with bounds ``[min x - pad, max x + pad]`` wide enough
   never to bind. Each runs once (numba compilation, warm-up), then is timed on the same samples. Foolbox runs
@@ -50,13 +50,14 @@ if __package__ in (None, ""):  # run as a script from a checkout: make `import f
 import jax
 import jax.numpy as jnp
 
+from benchmarks._limits import dot_flops, gemm_fields
 from fcjax.attacks import min_norm
 from fcjax.ensembles import gaussian_points
 from fcjax.fmn import best_min_norm, fmn
 from fcjax.models import relu_mlp
 from fcjax.train import TrainConfig, train
 
-PEERS = ("fmn", "ddn", "cw", "bb")
+PEERS = ("fmn", "ddn", "deepfool", "cw", "bb")
 
 
 def env_fields() -> dict[str, Any]:
@@ -141,6 +142,7 @@ def run_peers(fb, names: Sequence[str], model, params, x, y, args) -> tuple[dict
     makers = {
         "fmn": lambda: fb.attacks.L2FMNAttack(steps=steps),
         "ddn": lambda: fb.attacks.DDNAttack(steps=steps),
+        "deepfool": lambda: fb.attacks.L2DeepFoolAttack(steps=min(steps, 50)),
         "cw": lambda: fb.attacks.L2CarliniWagnerAttack(steps=args.cw_steps),
         "bb": lambda: fb.attacks.L2BrendelBethgeAttack(steps=args.bb_steps),
     }
@@ -193,8 +195,11 @@ def run_d(d: int, args: argparse.Namespace, fb, fb_reason: str | None) -> list[d
     fc = {}
     for name, fn in fcjax_attacks(model, args.seed).items():
         res, first, warm = timed(lambda fn=fn: jax.block_until_ready(fn(params, x, y)), args.repeats)
+        flops, exact_count = dot_flops(fn, params, x, y)
         fc[name] = {"norms": verified_norms(model, params, x, y, np.asarray(res.delta)), "seconds": warm,
-                    "compile_s": first - warm, "reported_success": float(np.mean(np.asarray(res.success)))}
+                    "compile_s": first - warm, "reported_success": float(np.mean(np.asarray(res.success))),
+                    "limits": {**gemm_fields(d, "float32", flops / warm / 1e12, shape=(n, 2 * d, d)),
+                               "fcjax_tflops": flops / warm / 1e12, "flops_lower_bound": not exact_count}}
         fc[name]["norms"] = np.where(np.asarray(res.success), fc[name]["norms"], np.inf)
     peers: dict[str, dict] = {}
     if fb is None:
@@ -218,7 +223,7 @@ def run_d(d: int, args: argparse.Namespace, fb, fb_reason: str | None) -> list[d
     for name, v in fc.items():
         rec = {"benchmark": "attack_quality/attack", **base, "attack": f"fcjax.{name}",
                "success_rate": float(np.mean(np.isfinite(v["norms"]))), "seconds": v["seconds"],
-               "compile_s": v["compile_s"], "vs_best_fcjax": ratio_stats(v["norms"], best_fc)}
+               "compile_s": v["compile_s"], "vs_best_fcjax": ratio_stats(v["norms"], best_fc), **v["limits"]}
         if best_peer is not None:
             rec["vs_best_peer"] = ratio_stats(v["norms"], best_peer)
             rec["speedup_vs_peers"] = {f"foolbox.{p}": pv["seconds"] / v["seconds"] for p, pv in peers.items()}
@@ -241,12 +246,17 @@ def summary(recs: list[dict], have_peers: bool) -> dict:
         st = ratio_stats(num, den)
         st["goal_met"] = bool(st["median"] is not None and st["median"] <= 1.0 + 5e-4 and st["p90"] <= 1.02)
         st["seconds_by_d"] = {str(r["d"]): r["seconds"] for r in mine}
+        st["fraction_of_gemm_by_d"] = {str(r["d"]): r["fraction_of_gemm"] for r in mine}
+        if have_peers:
+            st["speedup_vs_peers_by_d"] = {str(r["d"]): r.get("speedup_vs_peers") for r in mine}
         per_attack[name] = st
     head = per_attack.get("fcjax.best_min_norm", {})
     return {"benchmark": "attack_quality/summary", "ds": sorted({r["d"] for r in rows}),
             "reference": "best foolbox peer per sample" if have_peers else "best fcjax attack per sample (no peers)",
             "goal": "ratio <= 1.00 at the median (to 5e-4: fcjax's tau costs ~3e-5 in float32), <= 1.02 at the p90",
-            **env_fields(), "attacks": per_attack, "ratio": head.get("p90")}
+            **env_fields(), "attacks": per_attack,
+            "fraction_of_gemm": per_attack.get("fcjax.min_norm", {}).get("fraction_of_gemm_by_d"),
+            "ratio": head.get("p90")}
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

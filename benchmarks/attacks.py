@@ -19,6 +19,9 @@ warm-up call, ``block_until_ready``, the minimum over ``--repeats`` repeats, bot
 
 Every stdout line is one JSON object with ``benchmark, d, networks, samples, seconds, samples_per_s, ratio, dtype,
 matmul_precision, jax_version, device_kind`` and more; the last line is the summary (the largest d run).
+``fraction_of_gemm``: the batched program's matmul flops, counted from its jaxpr with every ``scan`` unrolled
+(:func:`benchmarks._limits.dot_flops`; its early-stopping ``while`` loops count once, so ``flops_lower_bound``),
+per second over a GEMM of the matching shape ``(networks·samples x width) @ (width x max(d, width))``.
 
 Measured (2026-11, jax 0.10.2, 2-core AMD EPYC VM shared with other jobs, float32, depth 2, width 64, 10 classes):
 ratios 3.7 / 3.9 / 3.1 at d = 16 / 64 / 256 (batched 6.2k / 5.1k / 2.8k samples/s against 1.7k / 1.3k / 0.9k),
@@ -52,6 +55,7 @@ import jax.numpy as jnp
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_default_matmul_precision", "highest")
 
+from benchmarks._limits import dot_flops, gemm_fields  # noqa: E402
 from fcjax.attacks import min_norm  # noqa: E402
 from fcjax.models import relu_mlp  # noqa: E402
 
@@ -152,6 +156,8 @@ def run_d(d: int, args: argparse.Namespace) -> dict[str, Any]:
     total = args.networks * args.samples
     fc_rate, bl_rate = total / t_fc, n_pairs / t_bl
     norms = np.asarray(full.norm)
+    flops, exact = dot_flops(lambda p, y: batched(p, y).norm, params, ys)
+    tflops = flops / t_fc / 1e12
     return {
         "benchmark": "attacks/min_norm", "d": d, "networks": args.networks, "samples": args.samples,
         "seconds": t_fc, "samples_per_s": fc_rate, "baseline_pairs": n_pairs, "baseline_seconds": t_bl,
@@ -163,6 +169,10 @@ def run_d(d: int, args: argparse.Namespace) -> dict[str, Any]:
         "success_rate": float(np.mean(np.asarray(full.success))),
         "median_norm": float(np.median(norms[np.isfinite(norms)])) if np.isfinite(norms).any() else None,
         "agreement_checked": n_pairs, "agreement_max_rel_diff": worst,
+        "fcjax_tflops": tflops,
+        "flop_model": "matmul flops of the batched program's jaxpr (benchmarks._limits.dot_flops)",
+        "flops_lower_bound": not exact,
+        **gemm_fields(d, str(dtype), tflops, shape=(args.networks * args.samples, args.width, max(d, args.width))),
     }
 
 
@@ -211,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     emit({"benchmark": "attacks/min_norm/summary", "d": last["d"], "networks": last["networks"],
           "samples": last["samples"], "seconds": last["seconds"], "samples_per_s": last["samples_per_s"],
           "baseline_samples_per_s": last["baseline_samples_per_s"], "dtype": last["dtype"], **env_fields(),
+          "fraction_of_gemm": last["fraction_of_gemm"], "flops_lower_bound": last["flops_lower_bound"],
           "ratios_by_d": {str(r["d"]): r["ratio"] for r in recs}, "ratio": last["ratio"]})
     return 0
 
