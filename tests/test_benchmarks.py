@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gaussian_core.py"
 
 
@@ -36,6 +38,9 @@ def test_gaussian_core_quick_prints_json_lines_and_a_summary_last():
     assert summary["benchmark"] == "gaussian_core/summary"
     for field in ("ratio_min_distance", "ratio_onehot_linear_fooled", "ratio_combined"):
         assert math.isfinite(summary[field]) and summary[field] > 0, summary
+    for rec in records[:-1]:  # every statistic against the same process's GEMM and its own kernels' limit
+        assert rec["fraction_of_gemm"] > 0 and rec["gemm_tflops_float32"] > 0 and rec["gemm_tflops_float64"] > 0
+        assert rec["fraction_of_peak_gemm"] > 0 and rec["kernel_limit_tflops"] > 0, rec
 
 
 ATTACKS_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "attacks.py"
@@ -53,6 +58,7 @@ def test_attacks_quick_prints_json_lines_and_a_summary_last():
         assert rec["benchmark"] == "attacks/min_norm"
         assert rec["agreement_checked"] >= 1 and rec["agreement_max_rel_diff"] <= 1e-4, rec
     assert records[-1]["benchmark"] == "attacks/min_norm/summary"
+    assert records[-1]["fraction_of_gemm"] > 0 and records[-1]["flops_lower_bound"] in (True, False)
     assert list(records[-1])[-1] == "ratio"  # the ratio is the last field of the last line
 
 
@@ -69,3 +75,54 @@ def test_scaling_quick_measures_every_device_count_against_one_device():
         if r["devices"] == 1:
             assert r["speedup"] == 1.0  # the baseline, measured in the same run
     assert summary["benchmark"] == "scaling/summary" and list(summary)[-1] == "ratio"
+
+
+def _peer_line(records: list[dict], skipped: str, module: str) -> None:
+    """A peer that does not import is one line saying why; one that does gives its ratio on every d."""
+    try:
+        __import__(module)
+        have = True
+    except Exception:
+        have = False
+    if have:
+        assert all(r["benchmark"] != skipped for r in records) and records[-1]["ratio"] > 0
+    else:
+        assert records[0]["benchmark"] == skipped and records[0]["why"], records[0]
+
+
+@pytest.mark.slow  # ~20 s: the slow job runs every benchmark's smoke mode
+def test_certificates_quick_checks_crown_against_the_peer_or_says_why_not():
+    records = _quick(Path(__file__).resolve().parents[1] / "benchmarks" / "certificates.py")
+    _peer_line(records, "certificates/peer_skipped", "auto_LiRPA")
+    rows = [r for r in records if r["benchmark"] == "certificates/crown"]
+    assert rows and all(r["fraction_of_gemm"] > 0 and r["fcjax_crown_radii_per_s"] > 0 for r in rows)
+    for r in rows:
+        if "peer" in r:  # the same radii (fcjax never certifies more) and the same margins
+            assert r["fcjax_certifies_more"] == 0 and r["margin_max_abs_diff"] < 1e-6, r
+    assert records[-1]["benchmark"] == "certificates/summary" and list(records[-1])[-1] == "ratio"
+
+
+@pytest.mark.slow
+def test_training_quick_compares_vmapped_training_with_loops():
+    records = _quick(Path(__file__).resolve().parents[1] / "benchmarks" / "training.py")
+    _peer_line(records, "training/peer_skipped", "torch")
+    rows = [r for r in records if r["benchmark"] == "training/mlp"]
+    assert rows and all(r["fraction_of_gemm"] > 0 and r["ratio_vs_fcjax_loop"] > 0 for r in rows)
+    scaling = next(r for r in records if r["benchmark"] == "training/scaling_networks")
+    assert len(scaling["seconds"]) == 3 and math.isfinite(scaling["slope"])
+    assert records[-1]["benchmark"] == "training/summary" and list(records[-1])[-1] == "ratio"
+
+
+@pytest.mark.slow
+def test_sweeps_quick_times_every_driver_and_bounds_chunk_memory():
+    records = _quick(Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps.py")
+    rows = [r for r in records if r["benchmark"] == "sweeps/min_distance"]
+    assert len(rows) >= 2
+    for r in rows:
+        for driver in ("map_trials", "lax_map", "lax_map_batched", "jit_loop", "numpy_loop"):
+            assert r[f"{driver}_trials_per_s"] > 0, (driver, r)
+        assert r["fraction_of_gemm"] > 0 and r["agreement_worst_over_tol"] <= 1
+        assert 0 < r["chunk_bytes"] <= r["budget_bytes"], r  # the chunk fits the budget it was sized for
+    summary = records[-1]
+    assert summary["benchmark"] == "sweeps/summary" and list(summary)[-1] == "ratio"
+    assert math.isfinite(summary["slope_seconds_vs_trials"])
