@@ -49,6 +49,18 @@ MAX_BYTES = 512 * 2**20
 PEAK_D = 2048  # the machine's peak: a large square GEMM, whatever the benchmark's shape
 
 
+def _x64() -> bool:
+    """Whether float64 arrays stay float64 here (respects ``jax.enable_x64`` contexts, unlike the global flag)."""
+    return jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if dtype == "float64" and not _x64():
+        raise ValueError("dtype='float64' needs jax_enable_x64; without it JAX would time float32 under that name")
+
+
 def _copies(flops_each: float, bytes_each: int, at_least: int = 1) -> int:
     return max(at_least, min(math.ceil(MIN_FLOPS / flops_each), max(1, MAX_BYTES // bytes_each)))
 
@@ -60,8 +72,7 @@ def kernel_tflops(kernel: str, d: int, dtype: str, batch: int = 8, repeats: int 
     are, under the current matmul precision."""
     if kernel not in KERNEL_FLOPS:
         raise ValueError(f"kernel must be one of {sorted(KERNEL_FLOPS)}, got {kernel!r}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    _check_dtype(dtype)
     batch = _copies(KERNEL_FLOPS[kernel] * d**3, 3 * d * d * jnp.dtype(dtype).itemsize, batch)
     a, spd = _operands(d, batch, jnp.dtype(dtype))
     if kernel == "gemm":
@@ -82,6 +93,7 @@ def gemm_shape_tflops(m: int, k: int, n: int, dtype: str, repeats: int = 5) -> f
     """Measured TFLOP/s of ``(m x k) @ (k x n)`` GEMMs of ``dtype``: the matching shape of a batched program whose
     products are rectangular (samples x width rows, as in a batched network); a batch of copies when one is too
     small to time."""
+    _check_dtype(dtype)
     size = jnp.dtype(dtype).itemsize * (m * k + k * n + m * n)
     copies = _copies(2.0 * m * k * n, size)
     a = jax.random.normal(jax.random.key(1), (copies, m, k), jnp.dtype(dtype))
@@ -96,12 +108,13 @@ def gemm_fields(d: int, dtype: str, tflops: float, *, batch: int = 8, shape: tup
     ``fraction_of_gemm = tflops / gemm(dtype)``, and ``fraction_of_peak_gemm`` against a 2048 x 2048 GEMM (small
     shapes cannot reach the peak: a fraction of the matching shape above 1 means fcjax's fused program beats a
     lone GEMM of that shape)."""
+    # float64 only where the process enabled it: otherwise JAX silently truncates to float32 and the field would lie
+    dtypes = ("float32", "float64") if _x64() else ("float32",)
     if shape is None:
-        out: dict[str, Any] = {f"gemm_tflops_{dt}": kernel_tflops("gemm", d, dt, batch)
-                               for dt in ("float32", "float64")}
+        out: dict[str, Any] = {f"gemm_tflops_{dt}": kernel_tflops("gemm", d, dt, batch) for dt in dtypes}
         out["gemm_shape"] = f"{batch} x ({d} x {d}) @ ({d} x {d})"
     else:
-        out = {f"gemm_tflops_{dt}": gemm_shape_tflops(*shape, dt) for dt in ("float32", "float64")}
+        out = {f"gemm_tflops_{dt}": gemm_shape_tflops(*shape, dt) for dt in dtypes}
         out["gemm_shape"] = f"({shape[0]} x {shape[1]}) @ ({shape[1]} x {shape[2]})"
     out["fraction_of_gemm"] = tflops / out[f"gemm_tflops_{dtype}"]
     out[f"peak_gemm_tflops_{dtype}"] = peak = kernel_tflops("gemm", PEAK_D, dtype, 1)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -73,6 +74,10 @@ def load_peer() -> tuple[Any, Any] | str:
         return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
     import auto_LiRPA
 
+    # auto_LiRPA's import runs logging.basicConfig(stream=sys.stdout): stdout carries this script's JSON lines
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
     torch.set_default_dtype(torch.float64)
     return torch, auto_LiRPA
 

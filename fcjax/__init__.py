@@ -91,6 +91,7 @@ from .spectra import power_law_fit as power_law_fit
 from .parallel import ChunkStore as ChunkStore
 from .parallel import chunk_size_for as chunk_size_for
 from .parallel import device_summary as device_summary
+from .parallel import map_batches as map_batches
 from .parallel import map_trials as map_trials
 from .parallel import memory_budget as memory_budget
 from .stats import Check as Check
@@ -184,6 +185,7 @@ __all__ = [
     "load_dataset",
     "loglog_slope",
     "lp_norm",
+    "map_batches",
     "map_trials",
     "margin_lower_bounds",
     "mean_ci",

@@ -62,6 +62,7 @@ from . import alpha_crown as ac
 from ._types import Array, Float, Int
 from ._validate import check_array, check_dtype, check_int, check_labels, check_params
 from .frameworks import _is_equinox, _is_nnx, module_layers
+from .parallel import map_batches
 
 # Widths differ from layer to layer, so the dimensions are named for the reader but not bound ("_" prefix).
 Layer = tuple[Float[Array, "_out _in"], Float[Array, " _out"]]
@@ -590,7 +591,7 @@ def _certified_batch(layers, x, y, upper, method, steps, batch_size=None, alpha_
         return jax.vmap(one)((x, y, upper))
     # Blocks of ``batch_size`` samples under vmap, one block after another: CROWN's per-sample coefficient
     # matrices (classes x width per layer) bound the memory, not the number of samples.
-    return lax.map(one, (x, y, upper), batch_size=batch_size)
+    return map_batches(one, (x, y, upper), batch_size)
 
 
 def crown_sample_bytes(layers: Layers, itemsize: int = 8, *, method: str = "crown", branches: int = ac.BRANCHES

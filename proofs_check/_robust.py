@@ -18,6 +18,7 @@ import numpy as np
 from fcjax.certify import certified_radius, cnn_layers, crown_sample_bytes, mlp_layers
 from fcjax.ensembles import trial_keys
 from fcjax.models import CNN
+from fcjax.parallel import map_batches
 from fcjax.robustness import robustness
 from fcjax.train import TrainConfig, train
 
@@ -95,7 +96,7 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     else:
         shared = (None, None) if callable(data) else data
         args, mapped = keys, lambda k: one(k, *shared, eval_idx)
-    out = jax.jit(lambda a: jax.lax.map(mapped, a, batch_size=batch))(args)
+    out = jax.jit(lambda a: map_batches(mapped, a, batch))(args)
     return {k: np.asarray(v) for k, v in out.items()}
 
 

@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="load claims of one's own from a file or an importable module (repeatable)")
     r.add_argument("--out", required=True, help="directory for results.json, report.md, figures/")
     r.add_argument("--strict", action="store_true", help="exit 1 when any verdict fails")
+    r.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run the claims in N worker processes, one claim module per task (default 1; the numbers "
+                        "do not depend on N)")
     for q in (c, r):
         q.add_argument("--quick", action="store_true", help="the quick form (seconds on 2 CPU cores)")
         q.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
@@ -253,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     args = _parser().parse_args(argv)
+    jobs_error = _jobs_error(args)
+    if jobs_error:
+        print(f"fcjax: error: {jobs_error}", file=sys.stderr)
+        return 2
     if getattr(args, "coordinator", None) is not None and os.environ.get(WORKER_ENV) != "1":
         try:
             _distributed_usage(args)
@@ -297,6 +304,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fcjax: error: {err}", file=sys.stderr)
         return 2
     out, verdicts = args.out, []
+    if args.command == "reproduce" and args.jobs > 1:
+        from .pool import ClaimRaised, run_parallel
+
+        def done(v: Verdict) -> None:
+            if not (args.json or args.quiet):
+                print(_summary(v), flush=True)
+
+        try:
+            verdicts = run_parallel(jobs, workers=args.jobs, quick=args.quick, seed=args.seed,
+                                    store_root=None if out is None else out / "store", fresh=args.fresh,
+                                    plugins=args.plugin, done=done)
+        except ClaimRaised as err:
+            print(err.trace, file=sys.stderr, end="")
+            print(f"fcjax: error: claim {err.claim} raised an exception (traceback above)", file=sys.stderr)
+            return RAISED
+        jobs = []
     for claim_id, overrides in jobs:
         try:
             verdicts.append(run_claim(claim_id, quick=args.quick, overrides=overrides, seed=args.seed,
@@ -329,6 +352,15 @@ def main(argv: list[str] | None = None) -> int:
 EXIT = {"pass": 0, "fail": 1, "undecided": 3}
 RAISED = 4
 PEER_LOST = 5  # a jax.distributed run stopped before its end (a peer or the coordinator lost, or SIGTERM): rerun
+
+
+def _jobs_error(args: argparse.Namespace) -> str:
+    jobs = getattr(args, "jobs", 1)
+    if jobs < 1:
+        return f"--jobs must be >= 1, got {jobs}"
+    if jobs > 1 and args.coordinator is not None:
+        return "--jobs > 1 runs worker processes on this host; it cannot be combined with --coordinator"
+    return ""
 
 
 def _out_dir(out: str | None, fresh: bool, writer: bool) -> Path | None:

@@ -126,3 +126,17 @@ def test_sweeps_quick_times_every_driver_and_bounds_chunk_memory():
     summary = records[-1]
     assert summary["benchmark"] == "sweeps/summary" and list(summary)[-1] == "ratio"
     assert math.isfinite(summary["slope_seconds_vs_trials"])
+
+
+def test_kernel_rates_refuse_float64_without_x64_instead_of_timing_float32():
+    import jax
+
+    from benchmarks._limits import gemm_fields, gemm_shape_tflops, kernel_tflops
+    with jax.enable_x64(False):
+        with pytest.raises(ValueError, match="jax_enable_x64"):
+            kernel_tflops("gemm", 8, "float64")
+        with pytest.raises(ValueError, match="jax_enable_x64"):
+            gemm_shape_tflops(8, 8, 8, "float64")
+        assert "gemm_tflops_float64" not in gemm_fields(8, "float32", 1e-3, shape=(8, 8, 8))
+    with pytest.raises(ValueError, match="dtype"):
+        kernel_tflops("gemm", 8, "float16")

@@ -145,7 +145,7 @@ def test_reproduce_all_quick(tmp_path):
     exe = shutil.which("fcjax") or f"{sys.executable} -m proofs_check.cli"
     out = tmp_path / "report"
     start = time.perf_counter()
-    proc = subprocess.run([*exe.split(), "reproduce", "all", "--quick", "--quiet", "--out", str(out)],
+    proc = subprocess.run([*exe.split(), "reproduce", "all", "--quick", "--quiet", "--jobs", "2", "--out", str(out)],
                           capture_output=True, text=True, timeout=1800)
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr

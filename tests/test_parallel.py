@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fcjax as F
 
@@ -192,3 +194,23 @@ def test_memory_budget_is_a_power_of_two_and_rejects_bad_fractions():
     for bad in (0.0, 1.5, 1, "0.5"):
         with pytest.raises(ValueError, match="fraction"):
             F.memory_budget(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 200), batch=st.integers(1, 64))
+def test_even_batches_keep_the_step_count_and_pad_less_than_one_row_per_step(n, batch):
+    b, padded = F.parallel.even_batches(n, batch)
+    steps = -(-n // batch)
+    assert 1 <= b <= batch and padded == steps * b and n <= padded < n + steps
+
+
+@pytest.mark.parametrize("n,batch", [(6, 4), (7, 4), (8, 4), (3, 8)])
+def test_map_batches_equals_the_row_map_and_compiles_one_body(n, batch):
+    xs = {"a": jnp.arange(n, dtype=jnp.float32), "b": jnp.arange(2 * n, dtype=jnp.float32).reshape(n, 2)}
+    fn = lambda r: jnp.sin(r["a"]) + jnp.sum(r["b"] ** 2)
+    got = F.map_batches(fn, xs, batch)
+    np.testing.assert_allclose(got, jax.vmap(fn)(xs), rtol=1e-6)
+    assert got.shape == (n,)
+    # lax.map's remainder would be a second vmapped copy of the body outside the scan: sin appears once
+    jaxpr = str(jax.make_jaxpr(lambda x: F.map_batches(fn, x, batch))(xs))
+    assert jaxpr.count("sin") == 1, jaxpr
