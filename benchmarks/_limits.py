@@ -38,7 +38,7 @@ def best_seconds(fn: Callable[..., Any], *args: Any, repeats: int = 5) -> float:
 def _operands(d: int, batch: int, dtype: Any) -> tuple[jax.Array, jax.Array]:
     a = jax.random.normal(jax.random.key(12345), (batch, d, d), dtype)
     # well-conditioned and positive definite: LU and Cholesky do their full work and nothing pivots oddly
-    spd = a @ jnp.swapaxes(a, 1, 2) / d + 4 * jnp.eye(d, dtype=dtype)
+    spd = a @ jnp.swapaxes(a, 1, 2) / d + 4 * jnp.eye(d, dtype=dtype)[None]
     return a, spd
 
 
@@ -108,6 +108,7 @@ def gemm_fields(d: int, dtype: str, tflops: float, *, batch: int = 8, shape: tup
     ``fraction_of_gemm = tflops / gemm(dtype)``, and ``fraction_of_peak_gemm`` against a 2048 x 2048 GEMM (small
     shapes cannot reach the peak: a fraction of the matching shape above 1 means fcjax's fused program beats a
     lone GEMM of that shape)."""
+    _check_dtype(dtype)  # before any timing: a float64 rate without x64 would be float32's under that name
     # float64 only where the process enabled it: otherwise JAX silently truncates to float32 and the field would lie
     dtypes = ("float32", "float64") if _x64() else ("float32",)
     if shape is None:

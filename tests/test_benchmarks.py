@@ -128,7 +128,8 @@ def test_sweeps_quick_times_every_driver_and_bounds_chunk_memory():
     assert math.isfinite(summary["slope_seconds_vs_trials"])
 
 
-def test_kernel_rates_refuse_float64_without_x64_instead_of_timing_float32():
+def test_kernel_rates_refuse_float64_without_x64_instead_of_timing_float32(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parents[1]))  # benchmarks/ is scripts, not an installed package
     import jax
 
     from benchmarks._limits import gemm_fields, gemm_shape_tflops, kernel_tflops
@@ -138,5 +139,7 @@ def test_kernel_rates_refuse_float64_without_x64_instead_of_timing_float32():
         with pytest.raises(ValueError, match="jax_enable_x64"):
             gemm_shape_tflops(8, 8, 8, "float64")
         assert "gemm_tflops_float64" not in gemm_fields(8, "float32", 1e-3, shape=(8, 8, 8))
+        with pytest.raises(ValueError, match="jax_enable_x64"):
+            gemm_fields(8, "float64", 1e-3, shape=(8, 8, 8))
     with pytest.raises(ValueError, match="dtype"):
         kernel_tflops("gemm", 8, "float16")
