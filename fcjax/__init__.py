@@ -99,6 +99,7 @@ from .stats import Estimate as Estimate
 from .stats import SlopeFit as SlopeFit
 from .stats import Verdict as Verdict
 from .stats import binned_means as binned_means
+from .stats import cdf_exponent as cdf_exponent
 from .stats import clopper_pearson as clopper_pearson
 from .stats import jackknife_ci as jackknife_ci
 from .stats import ks_2samp as ks_2samp
@@ -114,8 +115,11 @@ from . import gao2024 as gao2024
 from . import jiang2021 as jiang2021
 from . import simon_gabriel2019 as simon_gabriel2019
 
-# Random networks of the field's theorems (Bubeck et al. 2021, ...)
+# Random networks of the field's theorems (Bubeck et al. 2021, ...), other architectures as exact chains, and the
+# bracketed distance of an input to a scalar network's boundary (De Palma et al. 2021)
 from . import random_nets as random_nets
+from . import random_archs as random_archs
+from . import boundary_distance as boundary_distance
 
 # Isoperimetric bounds for any classifier (Gilmer et al. 2018, Fawzi et al. 2018)
 from . import isoperimetry as isoperimetry
@@ -150,6 +154,8 @@ __all__ = [
     "as_static",
     "best_min_norm",
     "binned_means",
+    "boundary_distance",
+    "cdf_exponent",
     "certified_radius",
     "chunk_size_for",
     "clopper_pearson",
@@ -208,6 +214,7 @@ __all__ = [
     "point_radius",
     "points_from_law",
     "power_law_fit",
+    "random_archs",
     "random_nets",
     "relu_mlp",
     "robustness",

@@ -24,6 +24,13 @@ def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     return value
 
 
+def check_sizes(value: Any, name: str) -> tuple[int, ...]:
+    """A non-empty tuple of positive integers (layer widths, channel counts)."""
+    if not isinstance(value, tuple) or not value:
+        raise TypeError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    return tuple(check_int(v, name, minimum=1) for v in value)
+
+
 def check_dim(d: Any, name: str = "d") -> int:
     """An input dimension: an integer of at least 2 (the theorems need two classes)."""
     return check_int(d, name, minimum=2)

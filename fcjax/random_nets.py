@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._types import Array, Float, Key
-from ._validate import check_array, check_dim, check_dtype, check_float, check_int, check_key
+from ._validate import check_array, check_dim, check_dtype, check_float, check_int, check_key, check_sizes
 from .certify import _check_layers
 from .gradients import _lp_norm, dual_exponent
 
@@ -148,10 +148,7 @@ def deep_relu_net(key: Key, d: int, widths: tuple[int, ...], *, dtype=jnp.float3
     entries (He) before each ReLU and ``N(0, 1/in)`` for the linear readout, one ``fold_in`` key per layer."""
     check_key(key)
     d = check_dim(d)
-    if not isinstance(widths, tuple) or not widths:
-        raise TypeError(f"widths must be a non-empty tuple of layer widths, got {widths!r}")
-    for w in widths:
-        check_int(w, "widths", minimum=1)
+    widths = check_sizes(widths, "widths")
     dtype = check_dtype(dtype)
     sizes = (d, *widths, 1)
     return [jax.random.normal(jax.random.fold_in(key, n), (o, i), dtype)

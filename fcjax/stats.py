@@ -247,6 +247,52 @@ def loglog_slope(x: Sequence[float], samples: Sequence[Any], key: jax.Array, *, 
     return SlopeFit(slope, float(low), float(high), intercept, tuple(xs.tolist()), tuple(centers.tolist()), level)
 
 
+class CdfExponent(NamedTuple):
+    """The power ``β`` of a CDF near 0, ``F(t) ∝ t^β`` on ``[0, threshold]`` (:func:`cdf_exponent`), with its
+    interval; ``below``: the samples under the threshold that the fit used."""
+
+    exponent: float
+    low: float
+    high: float
+    threshold: float
+    q: float
+    below: int
+    level: float
+
+
+def cdf_exponent(samples: Any, *, q: float = 0.2, level: float = 0.95) -> CdfExponent:
+    """The exponent ``β`` of ``F(t) ∝ t^β`` below the sample's ``q``-quantile ``u``: the tail estimator of Hill
+    (1975, "A simple general approach to inference about the tail of a distribution"), at the lower end.
+
+    With ``k = ⌊q n⌋``, ``u`` the ``(k+1)``-th smallest sample and ``t_1..t_k`` the ``k`` below it: under the power
+    law they are i.i.d. with ``F(t)/F(u) = (t/u)^β``, so ``log(u/t_i) ~ Exp(β)`` and ``β S ~ Gamma(k, 1)`` for
+    ``S = Σ log(u/t_i)``. Estimate ``(k − 1)/S`` (unbiased) and the exact interval
+    ``[G⁻¹((1−level)/2), G⁻¹((1+level)/2)]/S`` (``G`` the ``Gamma(k, 1)`` CDF). ``β = 1`` is a CDF linear near 0
+    (a density positive and finite at 0; De Palma et al. 2021); a density vanishing (diverging) at 0 gives
+    ``β > 1`` (``< 1``). Curvature of ``F`` below ``u`` is not absorbed: for ``|Z|``, ``|Z|/χ₄`` and ``|t₃|`` the
+    estimate is 0.99 at ``q = 0.2`` (``2·10⁶`` samples; 0.98 at ``q = 0.3``), so keep ``q`` small.
+
+    Args:
+      samples: nonnegative values (e.g. distances), at least ``20 / q`` of them, no atom at 0.
+      q: the fraction of the sample used, in ``(0, 1)``.
+      level: the interval's level.
+    """
+    q = check_float(q, "q", low=0.0, high=1.0, open_low=True, open_high=True)
+    level = _level(level)
+    a = np.sort(_samples(samples, "samples", minimum=math.ceil(20 / q)))
+    if a[0] < 0:
+        raise ValueError("samples must be >= 0 (a CDF near 0 of a nonnegative quantity)")
+    k = int(q * a.size)
+    u, t = a[k], a[:k]
+    if t[0] <= 0:
+        raise ValueError("samples must not hold zeros below the q-quantile (an atom at 0 has no exponent)")
+    total = float(np.sum(np.log(u / t)))
+    if total <= 0:
+        raise ValueError("samples below the q-quantile are all equal to it: no exponent to fit")
+    lo_g, hi_g = st.gamma.ppf([(1 - level) / 2, (1 + level) / 2], k)
+    return CdfExponent((k - 1) / total, float(lo_g) / total, float(hi_g) / total, float(u), q, k, level)
+
+
 class SandwichSlope(NamedTuple):
     """Bounds on the log-log slope of a quantity known only between a lower and an upper bound at each ``x``.
 

@@ -22,9 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import fcjax as F
+from fcjax import boundary_distance as BD
 from fcjax import gao2024 as GAO
 from fcjax import isoperimetry as ISO
 from fcjax import jiang2021 as JZ
+from fcjax import random_archs as RA
 from fcjax import random_nets as RN
 from fcjax import simon_gabriel2019 as SG
 
@@ -160,6 +162,15 @@ CASES: dict[str, Case] = {
     "ISO.quadratic_sphere_distances": Case(ISO.quadratic_sphere_distances, {"b": V, "x": X / jnp.linalg.norm(
         X, axis=1, keepdims=True)}),
     "ISO.cdf_shortfall": Case(ISO.cdf_shortfall, {"bound": lambda e: 1 - np.exp(-e), "samples": np.abs(V)}),
+    "cdf_exponent": Case(F.cdf_exponent, {"samples": np.abs(RNG.standard_normal(120)) + 0.01}, {
+        ("samples", "extra_axis"): "samples of any shape are pooled (flattened), as in every statistic",
+        ("samples", "float16"): "the statistics cast samples to float64"}),
+    "RA.conv1d_matrix": Case(RA.conv1d_matrix, {"kernel": jnp.ones((3, 1, 2)), "length": D}),
+    "RA.biased_relu_cnn": Case(RA.biased_relu_cnn, {"key": KEY, "d": D, "channels": (2,)}),
+    "RA.biased_relu_resnet": Case(RA.biased_relu_resnet, {"key": KEY, "d": D, "width": 3}),
+    "BD.random_net": Case(BD.random_net, {"key": KEY, "d": D, "arch": "cnn"}),
+    "BD.boundary_bracket": Case(BD.boundary_bracket, {"layers": BD.random_net(KEY, D, "mlp"), "x": X[:2]}),
+    "BD.bracket_trial": Case(BD.bracket_trial, {"key": KEY, "d": D, "arch": "resnet"}),
     "cnn_layers": Case(F.cnn_layers, {"model": CNN, "params": CNN_PARAMS}),
     "linear_net_affine": Case(F.linear_net_affine, {"params": LINEAR_PARAMS}),
     "jackknife_ci": Case(F.jackknife_ci, {"stat": lambda a: a.mean(keepdims=True), "groups": [

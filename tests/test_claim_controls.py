@@ -99,7 +99,33 @@ def test_lp_distance_scaling_detects_a_wrong_exponent(monkeypatch, xla_optimized
     monkeypatch.setattr(random_nets, "lp_distance_trial", lambda key, d, widths, bias_std=0.1, **kw: {
         n: v * d**0.3 for n, v in real(key, d, widths, bias_std, **kw).items()})  # slopes -0.2 (ℓ2), -0.33
     v = run_claim("depalma2021.lp_distance_scaling", quick=True, seed=0)
-    assert v.outcome == "fail" and all(c.outcome == "fail" for c in v.checks)
+    slopes = [c for c in v.checks if not c.name.startswith("CDF")]
+    assert v.outcome == "fail" and len(slopes) == 3 and all(c.outcome == "fail" for c in slopes)
+
+
+def test_lp_distance_scaling_detects_a_cdf_that_is_not_linear(monkeypatch, xla_optimized):
+    from fcjax import random_nets
+
+    real = random_nets.lp_distance_trial
+    # squared distances: F(t) ∝ t^(1/2) near 0, the density diverges there
+    monkeypatch.setattr(random_nets, "lp_distance_trial", lambda key, d, widths, bias_std=0.1, **kw: {
+        n: v**2 for n, v in real(key, d, widths, bias_std, **kw).items()})
+    v = run_claim("depalma2021.lp_distance_scaling", quick=True, seed=0)
+    cdf = [c for c in v.checks if c.name.startswith("CDF")]
+    assert cdf and cdf[0].outcome == "fail" and v.outcome == "fail"
+
+
+@pytest.mark.slow  # 60 s on 2 cores
+def test_boundary_bracket_detects_a_slower_fall(monkeypatch, xla_optimized):
+    from fcjax import boundary_distance
+
+    real = boundary_distance.bracket_trial
+    # both bounds × d^0.5: distance/‖x‖ then does not fall at all; the lower bound alone refutes O(d^(-1/2))
+    monkeypatch.setattr(boundary_distance, "bracket_trial", lambda key, d, *a, **kw: {
+        n: v * d**0.5 if n.startswith("rel_") else v for n, v in real(key, d, *a, **kw).items()})
+    v = run_claim("depalma2021.boundary_bracket", quick=True, seed=0)
+    o_checks = [c for c in v.checks if "= O(" in c.name]
+    assert len(o_checks) == 3 and all(c.outcome == "fail" for c in o_checks) and v.outcome == "fail"
 
 
 @pytest.mark.slow  # 40 s on 2 cores

@@ -24,6 +24,7 @@ NOT_PASS = {
     "simon_gabriel2019.first_order_damage": "undecided", "simon_gabriel2019.grad_norm_init": "undecided",
     "simon_gabriel2019.penalty_equals_adv_training": "undecided",
     "jiang2021.fractal_threshold": "undecided", "jiang2021.noise_monotonic": "undecided",
+    "depalma2021.boundary_bracket": "undecided",
 }
 FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_nonmonotonic"}
 # Claims that train and attack many networks (a minute or two each on 2 cores), and Simon-Gabriel et al.'s and
@@ -35,7 +36,7 @@ HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "
 # The slowest Gaussian and random-network quick forms (30-40 s each on 2 cores) are likewise checked only there, to
 # keep the default job under 10 minutes.
 REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled", "montanari2023.any_width",
-                  "gao2024_open.non_gaussian_gap", "fawzi2018.trained_nets"}
+                  "gao2024_open.non_gaussian_gap", "fawzi2018.trained_nets", "depalma2021.boundary_bracket"}
 BY_REPRODUCE = ({c.id for c in all_claims("simon_gabriel2019")} | {c.id for c in all_claims("jiang2021")} | HEAVY
                 | REPRODUCE_ONLY)
 HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
