@@ -10,6 +10,9 @@ perturbation of length ``<= r`` changes the label, so ``r`` is a *certified* low
 adversarial perturbation that the attacks of ``attacks.py`` bound from above. Five bounds, typically
 loosest first:
 
+Every method certifies the l2 ball; CROWN, IBP and Lipschitz also the l1 and l_inf balls (``norm=1`` / ``inf``:
+the dual norm replaces l2 where the ball meets a linear function, ``min_{||d||_p <= r} a.d = -r ||a||_q``).
+
 * **Lipschitz** (Szegedy et al. 2014, sec. 4.3; Tsuzuku et al. 2018): ``m_j(r) = m_j(0) - r ||w_y - w_j||
   prod_{l<L} ||W_l||_2``, ReLU being 1-Lipschitz; the radius has a closed form.
 * **IBP** (Gowal et al. 2018, "On the effectiveness of interval bound propagation"): the first layer is exact
@@ -48,6 +51,7 @@ checks run in float64.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -62,6 +66,7 @@ from . import alpha_crown as ac
 from ._types import Array, Float, Int
 from ._validate import check_array, check_dtype, check_int, check_labels, check_params
 from .frameworks import _is_equinox, _is_nnx, module_layers
+from .gradients import check_p, dual_exponent
 from .parallel import map_batches
 
 # Widths differ from layer to layer, so the dimensions are named for the reader but not bound ("_" prefix).
@@ -69,6 +74,7 @@ Layer = tuple[Float[Array, "_out _in"], Float[Array, " _out"]]
 Layers = Sequence[Layer]
 
 METHODS = ("alpha-crown", "bab", "crown", "ibp", "lipschitz")
+BALLS = (1.0, 2.0, math.inf)  # the perturbation norms (exponents p) whose dual norms have closed forms here
 # Doublings allowed when searching for an uncertified radius above the Lipschitz one: 2^64 covers any ratio
 # between a tighter certificate and the Lipschitz radius that floating point can express in practice.
 _MAX_DOUBLINGS = 64
@@ -247,6 +253,33 @@ def _check_radius(r: Any, x: Array, name: str, *, allow_inf: bool = False) -> Ar
     return jnp.broadcast_to(r, batch)
 
 
+def _check_ball(norm: Any, method: str) -> float:
+    """The ball's norm, the exponent 1, 2 or ``inf`` (aliases ``"l1"``, ``"l2"``, ``"linf"``: :func:`check_p`) -> the
+    dual exponent ``q`` of the closed forms ``min_{||d||_p <= r} a.d = -r ||a||_q``."""
+    p = check_p(norm, "norm")
+    if p not in BALLS:
+        raise ValueError(f"norm must be 1, 2 or inf (aliases 'l1', 'l2', 'linf'), got {norm!r}")
+    if p != 2 and method in ("alpha-crown", "bab"):
+        raise ValueError(f"norm={norm!r}: method {method!r} certifies l2 balls only (use 'crown', 'ibp' or "
+                         "'lipschitz' for l1 / linf)")
+    return dual_exponent(p)
+
+
+def _dual(a: Array, q: float) -> Array:
+    """Row norms ``||a_i||_q``: the support function of the unit ``l_p`` ball, ``max_{||d||_p <= 1} a_i.d``."""
+    if q == 1:
+        return jnp.sum(jnp.abs(a), axis=-1)
+    if math.isinf(q):
+        return jnp.max(jnp.abs(a), axis=-1)
+    return jnp.linalg.norm(a, axis=-1)
+
+
+def _l2_per_lp(q: float, d: int) -> float:
+    """``max ||d||_2 / ||d||_p`` on ``R^d``: 1 for ``p`` = 1, 2 and ``sqrt(d)`` for ``p = inf`` (``q = 1``), so an
+    l2 Lipschitz constant times it is an l_p one."""
+    return math.sqrt(d) if q == 1 else 1.0
+
+
 def _check_method(method: Any) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -268,11 +301,12 @@ def _margin_layer(layer: Layer, y: Int[Array, ""]) -> Layer:
     return w[y][None, :] - w, b[y] - b
 
 
-def _first_layer(layer: Layer, x: Float[Array, " d"], r: Float[Array, ""]) -> tuple[Array, Array]:
-    """Exact bounds of ``W x' + b`` over ``||x' - x|| <= r``: ``W x + b -+ r ||W_i||_2`` (Cauchy-Schwarz)."""
+def _first_layer(layer: Layer, x: Float[Array, " d"], r: Float[Array, ""], q: float = 2.0) -> tuple[Array, Array]:
+    """Exact bounds of ``W x' + b`` over ``||x' - x||_p <= r``: ``W x + b -+ r ||W_i||_q`` (Hoelder, tight; ``q``
+    the dual exponent, 2 for the l2 ball: Cauchy-Schwarz)."""
     w, b = layer
     z = _mm(w, x) + b
-    rad = r * jnp.linalg.norm(w, axis=1)
+    rad = r * _dual(w, q)
     return z - rad, z + rad
 
 
@@ -283,13 +317,13 @@ def _box_affine(w: Array, b: Array, lo: Array, up: Array) -> tuple[Array, Array]
     return mid - rad, mid + rad
 
 
-def _ibp(layers: list[Layer], x: Array, r: Array) -> tuple[list[tuple[Array, Array]], Array]:
+def _ibp(layers: list[Layer], x: Array, r: Array, q: float = 2.0) -> tuple[list[tuple[Array, Array]], Array]:
     """IBP with an exact first layer: hidden pre-activation boxes and lower bounds of the outputs over the ball.
 
     With the margin-folded last layer (:func:`_margin_layer`) the output box is IBP's last-layer elision."""
     if len(layers) == 1:
-        return [], _first_layer(layers[0], x, r)[0]
-    bounds = [_first_layer(layers[0], x, r)]
+        return [], _first_layer(layers[0], x, r, q)[0]
+    bounds = [_first_layer(layers[0], x, r, q)]
     for w, b in layers[1:]:
         lo, up = bounds[-1]
         bounds.append(_box_affine(w, b, jax.nn.relu(lo), jax.nn.relu(up)))
@@ -313,12 +347,13 @@ def _relu_relaxation(lo: Array, up: Array) -> tuple[Array, Array, Array]:
     return a_lo, a_up, c_up
 
 
-def _crown_backward(layers: list[Layer], bounds: list[tuple[Array, Array]], x: Array, r: Array) -> Array:
+def _crown_backward(layers: list[Layer], bounds: list[tuple[Array, Array]], x: Array, r: Array, q: float = 2.0
+                    ) -> Array:
     """Lower bounds of every output of ``layers[-1]`` over the ball, by back-substitution.
 
     ``bounds[l]`` bounds the pre-activation of hidden layer ``l``. Going backwards, a coefficient ``lam_i >= 0``
     on ``relu(z_i)`` takes the lower relaxation and ``lam_i < 0`` the upper one, so each step keeps a valid lower
-    bound ``z_out >= Lam z_l + const``; at the input, ``min_{||x'-x||<=r} Lam x' = Lam x - r ||Lam_row||_2``.
+    bound ``z_out >= Lam z_l + const``; at the input, ``min_{||x'-x||_p<=r} Lam x' = Lam x - r ||Lam_row||_q``.
     """
     lam, const = layers[-1]  # coefficients on the last hidden activation
     for n in range(len(layers) - 2, -1, -1):
@@ -329,28 +364,29 @@ def _crown_backward(layers: list[Layer], bounds: list[tuple[Array, Array]], x: A
         w, b = layers[n]
         const = const + _mm(lam, b)
         lam = _mm(lam, w)
-    return _mm(lam, x) + const - r * jnp.linalg.norm(lam, axis=1)
+    return _mm(lam, x) + const - r * _dual(lam, q)
 
 
-def _crown_hidden(layers: list[Layer], x: Array, r: Array) -> list[tuple[Array, Array]]:
+def _crown_hidden(layers: list[Layer], x: Array, r: Array, q: float = 2.0) -> list[tuple[Array, Array]]:
     """Full CROWN's hidden-layer bounds: each by back-substitution, intersected with IBP (``len(layers) >= 2``)."""
-    bounds = [_first_layer(layers[0], x, r)]
+    bounds = [_first_layer(layers[0], x, r, q)]
     for m in range(1, len(layers) - 1):
         w, b = layers[m]
         width = w.shape[0]
-        both = _crown_backward([*layers[:m], (jnp.concatenate([w, -w]), jnp.concatenate([b, -b]))], bounds, x, r)
+        both = _crown_backward([*layers[:m], (jnp.concatenate([w, -w]), jnp.concatenate([b, -b]))], bounds, x, r,
+                              q)
         lo_prev, up_prev = bounds[-1]
         lo_box, up_box = _box_affine(w, b, jax.nn.relu(lo_prev), jax.nn.relu(up_prev))
         bounds.append((jnp.maximum(both[:width], lo_box), jnp.minimum(-both[width:], up_box)))
     return bounds
 
 
-def _crown(layers: list[Layer], x: Array, r: Array) -> tuple[list[tuple[Array, Array]], Array]:
+def _crown(layers: list[Layer], x: Array, r: Array, q: float = 2.0) -> tuple[list[tuple[Array, Array]], Array]:
     """Full CROWN: every hidden layer's bounds by back-substitution (intersected with IBP), then the outputs'."""
     if len(layers) == 1:
-        return _ibp(layers, x, r)  # one affine map: both are the exact closed form
-    bounds = _crown_hidden(layers, x, r)
-    return bounds, _crown_backward(layers, bounds, x, r)
+        return _ibp(layers, x, r, q)  # one affine map: both are the exact closed form
+    bounds = _crown_hidden(layers, x, r, q)
+    return bounds, _crown_backward(layers, bounds, x, r, q)
 
 
 def spectral_norm_bound(w: Float[Array, "_out _in"], squarings: int = 10) -> Float[Array, ""]:
@@ -386,20 +422,20 @@ def _lipschitz_constants(layers: list[Layer]) -> Array:
     return prod
 
 
-def _sample(method: str, layers: list[Layer], x: Array, y: Array, r: Array, alpha_steps: int = 0
+def _sample(method: str, layers: list[Layer], x: Array, y: Array, r: Array, alpha_steps: int = 0, q: float = 2.0
             ) -> tuple[list, Array]:
     """Hidden-layer bounds and margin lower bounds (``+inf`` at ``j = y``) for one sample."""
     k = layers[-1][0].shape[0]
     folded = [*layers[:-1], _margin_layer(layers[-1], y)]
     if method == "lipschitz":
         margin = _forward(folded, x)
-        gain = jnp.linalg.norm(folded[-1][0], axis=1) * _lipschitz_constants(layers)
+        gain = jnp.linalg.norm(folded[-1][0], axis=1) * _lipschitz_constants(layers) * _l2_per_lp(q, x.shape[-1])
         lb = margin - r * gain
         bounds = []
     elif method == "ibp":
-        bounds, lb = _ibp(folded, x, r)
+        bounds, lb = _ibp(folded, x, r, q)
     else:
-        bounds, lb = _crown(folded, x, r)
+        bounds, lb = _crown(folded, x, r, q)
         if method == "alpha-crown" and len(layers) > 1:  # an affine map has no ReLU to relax: CROWN is exact
             net = ac.make_net(folded[:-1], x, ac.hidden_bounds_fn(folded, x, _crown_hidden), 0)
             lb = jnp.maximum(lb, ac.spec_margins(net, *folded[-1], bounds, r, alpha_steps))
@@ -415,23 +451,23 @@ def _forward(layers: list[Layer], x: Array) -> Array:
     return h
 
 
-@functools.partial(jax.jit, static_argnames=("method", "alpha_steps"))
-def _margins_batch(layers, x, y, r, method, alpha_steps):
-    return jax.vmap(lambda xi, yi, ri: _sample(method, layers, xi, yi, ri, alpha_steps)[1])(x, y, r)
+@functools.partial(jax.jit, static_argnames=("method", "alpha_steps", "q"))
+def _margins_batch(layers, x, y, r, method, alpha_steps, q=2.0):
+    return jax.vmap(lambda xi, yi, ri: _sample(method, layers, xi, yi, ri, alpha_steps, q)[1])(x, y, r)
 
 
-@functools.partial(jax.jit, static_argnames=("method",))
-def _bounds_batch(layers, x, r, method):
-    return jax.vmap(lambda xi, ri: (_crown if method == "crown" else _ibp)(layers, xi, ri)[0])(x, r)
+@functools.partial(jax.jit, static_argnames=("method", "q"))
+def _bounds_batch(layers, x, r, method, q=2.0):
+    return jax.vmap(lambda xi, ri: (_crown if method == "crown" else _ibp)(layers, xi, ri, q)[0])(x, r)
 
 
-def _lipschitz_one(layers: list[Layer], lip: Array, x: Array, y: Array) -> tuple[Array, Array]:
+def _lipschitz_one(layers: list[Layer], lip: Array, x: Array, y: Array, q: float = 2.0) -> tuple[Array, Array]:
     """Closed-form Lipschitz radius ``min_{j != y} m_j / (||w_y - w_j|| lip)`` (0 if misclassified), and whether
     ``x`` is classified as ``y``; ``lip = prod_{l<L} ||W_l||_2`` is computed once per network by the caller."""
     k = layers[-1][0].shape[0]
     folded = [*layers[:-1], _margin_layer(layers[-1], y)]
     margin = _forward(folded, x)
-    gain = jnp.linalg.norm(folded[-1][0], axis=1) * lip
+    gain = jnp.linalg.norm(folded[-1][0], axis=1) * lip * _l2_per_lp(q, x.shape[-1])
     # a zero gain means f_y - f_j is constant: no perturbation moves it (radius inf if it is positive)
     ratio = jnp.where(gain > 0, margin / jnp.where(gain > 0, gain, 1), jnp.where(margin > 0, jnp.inf, 0.0))
     ratio = jnp.where(jnp.arange(k) == y, jnp.inf, ratio)
@@ -439,9 +475,9 @@ def _lipschitz_one(layers: list[Layer], lip: Array, x: Array, y: Array) -> tuple
     return jnp.where(correct, jnp.min(ratio), 0.0), correct
 
 
-def _lipschitz_batch(layers, x, y):
+def _lipschitz_batch(layers, x, y, q=2.0):
     lip = _lipschitz_constants(layers)
-    return jax.vmap(lambda xi, yi: _lipschitz_one(layers, lip, xi, yi))(x, y)
+    return jax.vmap(lambda xi, yi: _lipschitz_one(layers, lip, xi, yi, q))(x, y)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -451,8 +487,8 @@ def _lipschitz_batch(layers, x, y):
 
 def margin_lower_bounds(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"],
                         radius: float | Float[Array, "*n"], method: str = "crown", *,
-                        alpha_steps: int = ac.ALPHA_STEPS) -> Float[Array, "*n k"]:
-    """Lower bounds of ``f_y - f_j`` over the l2 ball ``B(x, radius)``, for every class ``j``.
+                        alpha_steps: int = ac.ALPHA_STEPS, norm: float | str = 2.0) -> Float[Array, "*n k"]:
+    """Lower bounds of ``f_y - f_j`` over the ball ``B_p(x, radius)`` (l2 unless ``norm``), for every class ``j``.
 
     ``m_j <= min_{||delta||_2 <= radius} f_y(x + delta) - f_j(x + delta)``, by CROWN (Zhang et al. 2018, full
     CROWN intermediate bounds intersected with IBP), IBP with an exact first layer and last-layer elision
@@ -469,6 +505,10 @@ def margin_lower_bounds(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Ar
       radius: the ball's radius, ``>= 0``: a scalar or one per sample.
       method: ``"crown"``, ``"alpha-crown"``, ``"ibp"`` or ``"lipschitz"``.
       alpha_steps: Adam steps of alpha-CROWN (``>= 1``; ignored by the other methods).
+      norm: the ball's norm, the exponent ``p``: 2 (default), 1 or ``inf`` (aliases ``"l2"``, ``"l1"``,
+        ``"linf"``). CROWN and IBP take the dual norm at the input (``min_{||d||_p <= r} a.d = -r ||a||_q``,
+        ``1/p + 1/q = 1``); Lipschitz scales the l2 constant by ``max ||d||_2/||d||_p`` (``sqrt(d)`` for linf).
+        alpha-CROWN: l2 only.
 
     Returns:
       ``(k,)`` or ``(n, k)`` lower bounds, ``+inf`` at ``j = y``.
@@ -486,16 +526,19 @@ def margin_lower_bounds(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Ar
     if method == "bab":
         raise ValueError("method='bab' certifies radii (certified_radius), not margins: use 'alpha-crown' here")
     alpha_steps, _ = ac.check_options(method, alpha_steps, 0)
+    q = _check_ball(norm, method)
     if x.ndim == 1:
-        return _margins_batch(layers, x[None], y[None], r[None], method, alpha_steps)[0]
-    return _margins_batch(layers, x, y, r, method, alpha_steps)
+        return _margins_batch(layers, x[None], y[None], r[None], method, alpha_steps, q)[0]
+    return _margins_batch(layers, x, y, r, method, alpha_steps, q)
 
 
 def preactivation_bounds(layers: Layers, x: Float[Array, "*n d"], radius: float | Float[Array, "*n"],
-                         method: str = "crown") -> list[tuple[Float[Array, "*n _h"], Float[Array, "*n _h"]]]:
-    """Bounds ``(lower, upper)`` of every hidden layer's pre-activation over ``B(x, radius)``.
+                         method: str = "crown", *, norm: float | str = 2.0
+                         ) -> list[tuple[Float[Array, "*n _h"], Float[Array, "*n _h"]]]:
+    """Bounds ``(lower, upper)`` of every hidden layer's pre-activation over ``B_p(x, radius)`` (l2 unless ``norm``
+    is 1 or ``inf``).
 
-    The first layer is exact for the l2 ball; later layers are boxes (``"ibp"``) or full CROWN intersected with
+    The first layer is exact for the ball; later layers are boxes (``"ibp"``) or full CROWN intersected with
     the box propagated from the previous layer (``"crown"``), so CROWN's intervals lie inside IBP's. A neuron
     with ``lower >= 0`` or ``upper <= 0`` is stable (its ReLU is affine on the ball).
 
@@ -507,19 +550,22 @@ def preactivation_bounds(layers: Layers, x: Float[Array, "*n d"], radius: float 
     r = _check_radius(radius, x, "radius")
     if method not in ("crown", "ibp"):
         raise ValueError(f"method must be 'crown' or 'ibp' (pre-activation bounds), got {method!r}")
-    out = _bounds_batch(layers, x.reshape(-1, x.shape[-1]), r.reshape(-1), method)
+    q = _check_ball(norm, method)
+    out = _bounds_batch(layers, x.reshape(-1, x.shape[-1]), r.reshape(-1), method, q)
     if x.ndim == 1:
         return [(lo[0], up[0]) for lo, up in out]
     return [tuple(pair) for pair in out]
 
 
-def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"]) -> Float[Array, "*n"]:
+def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"], *,
+                     norm: float | str = 2.0) -> Float[Array, "*n"]:
     """Global-Lipschitz certified radius ``min_{j != y} (f_y - f_j)(x) / (||w_y - w_j||_2 prod_{l<L} ||W_l||_2)``.
 
     ``f_y - f_j`` is Lipschitz with constant ``||w_y - w_j|| prod_{l<L} ||W_l||_2`` (ReLU is 1-Lipschitz; Szegedy
     et al. 2014, sec. 4.3), so no perturbation shorter than this ratio reaches ``f_y = f_j``. Spectral norms are
     guaranteed upper bounds from matrix products (:func:`spectral_norm_bound`). 0 where ``x`` is not classified as
-    ``y`` (ties included); ``inf`` where all margins are constant and positive. Exact for a single affine layer.
+    ``y`` (ties included); ``inf`` where all margins are constant and positive. Exact for a single affine layer
+    (l2). ``norm=1`` / ``inf``: the l2 radius divided by ``max ||d||_2/||d||_p`` (1, ``sqrt(d)``).
 
     Args:
       layers: ``[(W_1, b_1), ..., (W_L, b_L)]``, ``W_l`` of shape ``(out, in)``, ReLU between layers.
@@ -532,21 +578,22 @@ def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     layers = _check_layers(layers)
     x = _check_x(x, layers)
     y = _check_y(y, x, layers[-1][0].shape[0])
-    rad, _ = _lipschitz_batch(layers, x.reshape(-1, x.shape[-1]), y.reshape(-1))
+    q = _check_ball(norm, "lipschitz")
+    rad, _ = _lipschitz_batch(layers, x.reshape(-1, x.shape[-1]), y.reshape(-1), q)
     return rad.reshape(x.shape[:-1])
 
 
 def _certified_one(layers: list[Layer], lip: Array, x: Array, y: Array, upper: Array, method: str, steps: int,
-                   alpha_steps: int = 0, branches: int = 0) -> Array:
+                   alpha_steps: int = 0, branches: int = 0, q: float = 2.0) -> Array:
     """Bisection on the radius for one sample (vmapped, or mapped in blocks, by :func:`_certified_batch`)."""
-    r_lip, correct = _lipschitz_one(layers, lip, x, y)
+    r_lip, correct = _lipschitz_one(layers, lip, x, y, q)
     if method == "lipschitz":
         return r_lip
     tighter = method in ("alpha-crown", "bab") and len(layers) > 1  # an affine map: CROWN is already exact
     base = "ibp" if method == "ibp" else "crown"
 
     def certified(r):
-        return jnp.all(_sample(base, layers, x, y, r)[1] > 0)
+        return jnp.all(_sample(base, layers, x, y, r, 0, q)[1] > 0)
 
     # Bracket [lo, hi] with lo certified (0 trivially, for a correctly classified point) and hi not, or hi the
     # caller's upper bound. Without a finite upper bound, double from the Lipschitz radius until it fails.
@@ -580,12 +627,12 @@ def _certified_one(layers: list[Layer], lip: Array, x: Array, y: Array, upper: A
     return jnp.where(correct, jnp.where(jnp.isinf(r_lip), jnp.inf, lo), 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("method", "steps", "batch_size", "alpha_steps", "branches"))
-def _certified_batch(layers, x, y, upper, method, steps, batch_size=None, alpha_steps=0, branches=0):
+@functools.partial(jax.jit, static_argnames=("method", "steps", "batch_size", "alpha_steps", "branches", "q"))
+def _certified_batch(layers, x, y, upper, method, steps, batch_size=None, alpha_steps=0, branches=0, q=2.0):
     lip = _lipschitz_constants(layers)  # once per network, not once per sample or block
 
     def one(args):
-        return _certified_one(layers, lip, *args, method, steps, alpha_steps, branches)
+        return _certified_one(layers, lip, *args, method, steps, alpha_steps, branches, q)
 
     if batch_size is None or batch_size >= x.shape[0]:
         return jax.vmap(one)((x, y, upper))
@@ -615,7 +662,7 @@ def crown_sample_bytes(layers: Layers, itemsize: int = 8, *, method: str = "crow
 def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"], *, method: str = "crown",
                      upper: float | Float[Array, "*n"] | None = None, steps: int = 20,
                      batch_size: int | None = None, alpha_steps: int = ac.ALPHA_STEPS,
-                     branches: int = ac.BRANCHES) -> Float[Array, "*n"]:
+                     branches: int = ac.BRANCHES, norm: float | str = 2.0) -> Float[Array, "*n"]:
     """The largest radius on a bisection grid at which ``method`` certifies the label ``y`` at ``x``.
 
     Bisection on ``r`` of the test "every margin lower bound ``m_j(r) > 0``" (see :func:`margin_lower_bounds`),
@@ -653,6 +700,9 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
       alpha_steps: Adam steps on the slopes (and split multipliers) per tested radius, ``>= 1``
         (``"alpha-crown"``, ``"bab"``).
       branches: splits of the branch and bound, ``>= 0`` (``"bab"``; 0 is alpha-CROWN).
+      norm: the perturbation's norm, the exponent ``p``: 2 (default), 1 or ``inf`` (aliases as above): the radius is
+        then certified for the l_p ball (:func:`margin_lower_bounds`); ``upper`` is in the same norm.
+        ``"alpha-crown"`` and ``"bab"``: l2 only.
 
     Returns:
       ``()`` or ``(n,)`` certified radii.
@@ -673,6 +723,7 @@ def certified_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
         upper = jnp.full(x.shape[:-1], jnp.inf, x.dtype)
     upper = _check_radius(upper, x, "upper", allow_inf=True)
     alpha_steps, branches = ac.check_options(method, alpha_steps, branches)
+    q = _check_ball(norm, method)
     out = _certified_batch(layers, x.reshape(-1, x.shape[-1]), y.reshape(-1), upper.reshape(-1).astype(x.dtype),
-                           method, steps, batch_size, alpha_steps, branches)
+                           method, steps, batch_size, alpha_steps, branches, q)
     return out.reshape(x.shape[:-1])

@@ -171,6 +171,11 @@ CASES: dict[str, Case] = {
     "BD.random_net": Case(BD.random_net, {"key": KEY, "d": D, "arch": "cnn"}),
     "BD.boundary_bracket": Case(BD.boundary_bracket, {"layers": BD.random_net(KEY, D, "mlp"), "x": X[:2]}),
     "BD.bracket_trial": Case(BD.bracket_trial, {"key": KEY, "d": D, "arch": "resnet"}),
+    "BD.lp_flip": Case(BD.lp_flip, {"layers": BD.random_net(KEY, D, "mlp"), "x": X[:2], "norm": "linf"}),
+    "BD.boundary_bracket(l1)": Case(BD.boundary_bracket, {"layers": BD.random_net(KEY, D, "mlp"), "x": X[:2],
+                                                          "norm": 1}),
+    "certified_radius(linf)": Case(F.certified_radius, {"layers": LAYERS, "x": X, "y": Y, "norm": "linf"},
+                                   {("x", "extra_axis"): "x is '*n d': any batch shape"}),
     "cnn_layers": Case(F.cnn_layers, {"model": CNN, "params": CNN_PARAMS}),
     "linear_net_affine": Case(F.linear_net_affine, {"params": LINEAR_PARAMS}),
     "jackknife_ci": Case(F.jackknife_ci, {"stat": lambda a: a.mean(keepdims=True), "groups": [
@@ -192,6 +197,7 @@ LEVELS = "a list of levels: numbers, cast to x's dtype"
 DATA = "samples are real numbers of any shape (flattened); integers and booleans are data too"
 ACCEPTS: dict[str, dict[tuple[str, str], str]] = {
     "certified_radius": {("y", "drop_axis"): SCALAR_LABEL},
+    "certified_radius(linf)": {("y", "drop_axis"): SCALAR_LABEL},
     "lipschitz_radius": {("y", "drop_axis"): SCALAR_LABEL},
     "margin_lower_bounds": {("y", "drop_axis"): SCALAR_LABEL},
     "exact_radius": {("y", "drop_axis"): SCALAR_LABEL},

@@ -36,7 +36,8 @@ HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "
 # The slowest Gaussian and random-network quick forms (30-40 s each on 2 cores) are likewise checked only there, to
 # keep the default job under 10 minutes.
 REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled", "montanari2023.any_width",
-                  "gao2024_open.non_gaussian_gap", "fawzi2018.trained_nets", "depalma2021.boundary_bracket"}
+                  "gao2024_open.non_gaussian_gap", "fawzi2018.trained_nets", "depalma2021.boundary_bracket",
+                  "depalma2021.lp_bracket"}
 BY_REPRODUCE = ({c.id for c in all_claims("simon_gabriel2019")} | {c.id for c in all_claims("jiang2021")} | HEAVY
                 | REPRODUCE_ONLY)
 HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
