@@ -46,7 +46,8 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     one training set per network, ``(x, y)`` of shapes ``(nets, n, d)`` and ``(nets, n)`` with ``eval_idx`` of shape
     ``(nets, m)``: then every network is an independent replicate of the whole experiment (data, points, network).
     Returns NumPy arrays with leading axes ``(nets, m)`` (``m``: evaluation points per network): ``lower``, ``upper``,
-    ``optimal``, ``compression``, ``correct`` (the network's label at the point is ``y``), and per network
+    ``optimal``, ``compression``, ``correct`` (the network's label at the point is ``y``), ``x_norm`` (the point's
+    ‖x‖_2), and per network
     ``accuracy`` and ``steps_run`` of shape ``(nets,)``. ``certify_mb`` bounds the certificate's working set
     (``batch`` networks at a time, each certifying as many points at once as fit); ``None``: all points at once.
     ``baseline``: a second certificate method measured on the same networks in the same program (``lower_<method>``,
@@ -81,7 +82,8 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
                        certify=certify, nodes=nodes, certify_batch=block, attack_key=ka if best_attack else None,
                        **dict(attack_items))
         out = {"lower": r.lower, "upper": r.upper, "optimal": r.optimal, "compression": r.compression,
-               "correct": r.predicted == ye, "accuracy": res.accuracy, "steps_run": res.steps_run}
+               "correct": r.predicted == ye, "accuracy": res.accuracy, "steps_run": res.steps_run,
+               "x_norm": jnp.linalg.norm(xe, axis=-1)}
         if baseline is not None:
             out[f"lower_{baseline}"] = certified_radius(layers, xe, ye, method=baseline, upper=r.upper,
                                                         batch_size=block)

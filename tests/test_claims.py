@@ -24,7 +24,7 @@ NOT_PASS = {
     "simon_gabriel2019.first_order_damage": "undecided", "simon_gabriel2019.grad_norm_init": "undecided",
     "simon_gabriel2019.penalty_equals_adv_training": "undecided",
     "jiang2021.fractal_threshold": "undecided", "jiang2021.noise_monotonic": "undecided",
-    "depalma2021.boundary_bracket": "undecided",
+    "depalma2021.boundary_bracket": "undecided", "depalma2021.trained_nets": "fail",
 }
 FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_nonmonotonic"}
 # Claims that train and attack many networks (a minute or two each on 2 cores), and Simon-Gabriel et al.'s and
@@ -32,7 +32,7 @@ FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_no
 # (test_reproduce_all_quick below checks their verdicts there), so only their fresh-seed runs are listed here;
 # tests/test_simon_gabriel.py and tests/test_jiang.py run small configurations in the default job.
 HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "gao2024.relu_gap_training",
-         "gao2024.real_data_gap"}
+         "gao2024.real_data_gap", "depalma2021.trained_nets"}
 # The slowest Gaussian and random-network quick forms (30-40 s each on 2 cores) are likewise checked only there, to
 # keep the default job under 10 minutes.
 REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled", "montanari2023.any_width",
@@ -134,6 +134,20 @@ def test_real_data_gap_finding():
         assert by_name[f"{data} mlp: network less robust than the optimal classifier at every d"].passed, _explain(v)
     assert by_name["digits mlp: robustness / optimal radius falls at least like d^(-1/2)"].outcome == "fail"
     assert by_name["mnist1d mlp: robustness / optimal radius falls at least like d^(-1/2)"].outcome != "pass"
+    assert v.outcome == "fail"
+
+
+@pytest.mark.slow
+def test_depalma_trained_nets_finding():
+    """De Palma et al.'s conjecture that trained nets keep distance / ‖x‖_2 ∝ d^(−1/2): on resized digits and on
+    MNIST-1D even the certified lower bound falls slower than d^(−0.45), so the O half is refuted on both, while
+    the attack's slope confirms the Ω half. If this test starts failing, the finding changed: read the verdict."""
+    v = run_claim("depalma2021.trained_nets", quick=True, seed=0)
+    by_name = {c.name: c for c in v.checks}
+    assert v.checks[0].passed, _explain(v)  # the sandwich
+    for data in ("digits", "mnist1d"):
+        assert by_name[f"{data} (trained MLP): distance / ‖x‖_2 = O(d^(-0.5))"].outcome == "fail", _explain(v)
+        assert by_name[f"{data} (trained MLP): distance / ‖x‖_2 = Ω(d^(-0.5))"].outcome == "pass", _explain(v)
     assert v.outcome == "fail"
 
 
