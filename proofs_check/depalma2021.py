@@ -130,7 +130,8 @@ def lp_distance_scaling(cfg: BiasedConfig, key, ctx: Run) -> Outcome:
         series={"title": "Random biased ReLU nets: ℓp distance to the boundary", "xlabel": "d",
                 "ylabel": "mean distance / ‖x‖_p", "loglog": True, "lines": lines, "fits": fits},
         caveats=["First-order distances |f|/‖∇f‖_q: exact for an affine f, an estimate of the true distance here; "
-                 "attack upper and certified lower bounds are not part of this claim yet.",
+                 "the true distances, bracketed by attacks and certificates, are in depalma2021.boundary_bracket "
+                 "(ℓ2) and depalma2021.lp_bracket (ℓ1, ℓ∞).",
                  f"Slopes: ℓ1 {found['l1'].slope:.3f}, ℓ2 {fit2.slope:.3f}, ℓ∞ {found['linf'].slope:.3f}; for "
                  "Gaussian x, ‖x‖_∞ ~ √(2 log d) and ‖∇f‖_∞ ~ √(2 log d)·‖∇f‖_2/√d add log factors to ℓ1 and ℓ∞.",
                  f"CDF near 0: {cfg.cdf_trials} fresh nets at d = {cfg.cdf_d}; exponent {beta.exponent:.3f} "
