@@ -53,7 +53,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -442,13 +442,26 @@ def _sample(method: str, layers: list[Layer], x: Array, y: Array, r: Array, alph
     return bounds, jnp.where(jnp.arange(k) == y, jnp.inf, lb)
 
 
-def _forward(layers: list[Layer], x: Array) -> Array:
+def _forward(layers: list[Layer], x: Array, act: Callable[[Array], Array] = jax.nn.relu) -> Array:
     h = x
     for n, (w, b) in enumerate(layers):
         h = _mm(w, h) + b
         if n < len(layers) - 1:
-            h = jax.nn.relu(h)
+            h = act(h)
     return h
+
+
+# GELU's derivative Phi(z) + z phi(z) has its extremes where phi(z)(2 - z^2) = 0: the maximum Phi(√2) + √2 phi(√2)
+# at z = √2 (the minimum, at -√2, is 1 - that maximum > -1), so |GELU'| <= this constant.
+_GELU_LIPSCHITZ = 0.5 * (1 + math.erf(1.0)) + math.sqrt(2) * math.exp(-1.0) / math.sqrt(2 * math.pi)
+
+# The activations a Lipschitz certificate may sit between layers, with their Lipschitz constants.
+LIPSCHITZ_ACTIVATIONS: dict[str, tuple[Callable[[Array], Array], float]] = {
+    "relu": (jax.nn.relu, 1.0),
+    "tanh": (jnp.tanh, 1.0),
+    "gelu": (lambda z: jax.nn.gelu(z, approximate=False), _GELU_LIPSCHITZ),
+    "identity": (lambda z: z, 1.0),
+}
 
 
 @functools.partial(jax.jit, static_argnames=("method", "alpha_steps", "q"))
@@ -461,12 +474,14 @@ def _bounds_batch(layers, x, r, method, q=2.0):
     return jax.vmap(lambda xi, ri: (_crown if method == "crown" else _ibp)(layers, xi, ri, q)[0])(x, r)
 
 
-def _lipschitz_one(layers: list[Layer], lip: Array, x: Array, y: Array, q: float = 2.0) -> tuple[Array, Array]:
+def _lipschitz_one(layers: list[Layer], lip: Array, x: Array, y: Array, q: float = 2.0,
+                   act: Callable[[Array], Array] = jax.nn.relu) -> tuple[Array, Array]:
     """Closed-form Lipschitz radius ``min_{j != y} m_j / (||w_y - w_j|| lip)`` (0 if misclassified), and whether
-    ``x`` is classified as ``y``; ``lip = prod_{l<L} ||W_l||_2`` is computed once per network by the caller."""
+    ``x`` is classified as ``y``; ``lip = prod_{l<L} ||W_l||_2`` (times the activation's Lipschitz constant per
+    hidden layer) is computed once per network by the caller."""
     k = layers[-1][0].shape[0]
     folded = [*layers[:-1], _margin_layer(layers[-1], y)]
-    margin = _forward(folded, x)
+    margin = _forward(folded, x, act)
     gain = jnp.linalg.norm(folded[-1][0], axis=1) * lip * _l2_per_lp(q, x.shape[-1])
     # a zero gain means f_y - f_j is constant: no perturbation moves it (radius inf if it is positive)
     ratio = jnp.where(gain > 0, margin / jnp.where(gain > 0, gain, 1), jnp.where(margin > 0, jnp.inf, 0.0))
@@ -475,9 +490,10 @@ def _lipschitz_one(layers: list[Layer], lip: Array, x: Array, y: Array, q: float
     return jnp.where(correct, jnp.min(ratio), 0.0), correct
 
 
-def _lipschitz_batch(layers, x, y, q=2.0):
-    lip = _lipschitz_constants(layers)
-    return jax.vmap(lambda xi, yi: _lipschitz_one(layers, lip, xi, yi, q))(x, y)
+def _lipschitz_batch(layers, x, y, q=2.0, activation="relu"):
+    act, c = LIPSCHITZ_ACTIVATIONS[activation]
+    lip = _lipschitz_constants(layers) * c ** (len(layers) - 1)
+    return jax.vmap(lambda xi, yi: _lipschitz_one(layers, lip, xi, yi, q, act))(x, y)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -558,7 +574,7 @@ def preactivation_bounds(layers: Layers, x: Float[Array, "*n d"], radius: float 
 
 
 def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array, "*n"], *,
-                     norm: float | str = 2.0) -> Float[Array, "*n"]:
+                     norm: float | str = 2.0, activation: str = "relu") -> Float[Array, "*n"]:
     """Global-Lipschitz certified radius ``min_{j != y} (f_y - f_j)(x) / (||w_y - w_j||_2 prod_{l<L} ||W_l||_2)``.
 
     ``f_y - f_j`` is Lipschitz with constant ``||w_y - w_j|| prod_{l<L} ||W_l||_2`` (ReLU is 1-Lipschitz; Szegedy
@@ -566,9 +582,12 @@ def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     guaranteed upper bounds from matrix products (:func:`spectral_norm_bound`). 0 where ``x`` is not classified as
     ``y`` (ties included); ``inf`` where all margins are constant and positive. Exact for a single affine layer
     (l2). ``norm=1`` / ``inf``: the l2 radius divided by ``max ||d||_2/||d||_p`` (1, ``sqrt(d)``).
+    ``activation``: what sits between the layers, one of :data:`LIPSCHITZ_ACTIVATIONS` (``"relu"``, ``"tanh"``,
+    ``"gelu"``, ``"identity"``); each hidden layer's factor is multiplied by its Lipschitz constant (1, 1,
+    ``Phi(√2) + √2 phi(√2)`` = 1.1289, 1), the margin evaluated through it.
 
     Args:
-      layers: ``[(W_1, b_1), ..., (W_L, b_L)]``, ``W_l`` of shape ``(out, in)``, ReLU between layers.
+      layers: ``[(W_1, b_1), ..., (W_L, b_L)]``, ``W_l`` of shape ``(out, in)``, ``activation`` between layers.
       x: ``(d,)`` or ``(n, d)`` inputs.
       y: the label(s): an int or an integer array of shape ``()`` or ``(n,)``.
 
@@ -579,7 +598,9 @@ def lipschitz_radius(layers: Layers, x: Float[Array, "*n d"], y: int | Int[Array
     x = _check_x(x, layers)
     y = _check_y(y, x, layers[-1][0].shape[0])
     q = _check_ball(norm, "lipschitz")
-    rad, _ = _lipschitz_batch(layers, x.reshape(-1, x.shape[-1]), y.reshape(-1), q)
+    if not isinstance(activation, str) or activation not in LIPSCHITZ_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(LIPSCHITZ_ACTIVATIONS)}, got {activation!r}")
+    rad, _ = _lipschitz_batch(layers, x.reshape(-1, x.shape[-1]), y.reshape(-1), q, activation)
     return rad.reshape(x.shape[:-1])
 
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcjax.certify import certified_radius, cnn_layers, crown_sample_bytes, mlp_layers
+from fcjax.certify import certified_radius, cnn_layers, crown_sample_bytes, lipschitz_radius, mlp_layers
 from fcjax.ensembles import trial_keys
 from fcjax.models import CNN
 from fcjax.parallel import map_batches
@@ -38,8 +38,8 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
                  eval_idx: jax.Array, key: jax.Array, nets: int, train_config: TrainConfig, *,
                  dtype: Any = jnp.float64, certify: str = "crown", nodes: int = 32, batch: int = 4,
                  attack: dict[str, Any] | None = None, certify_mb: int | None = CERTIFY_MB,
-                 baseline: str | None = None, keep_layers: bool = False, best_attack: bool = False
-                 ) -> dict[str, np.ndarray]:
+                 baseline: str | None = None, keep_layers: bool = False, best_attack: bool = False,
+                 activation: str = "relu") -> dict[str, np.ndarray]:
     """Train ``nets`` networks and measure each at its training points ``x[eval_idx]``.
 
     ``data`` is a fixed training set ``(x, y)``, a function of a key returning one (a fresh draw per network), or
@@ -55,7 +55,12 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
     networks' layers (``W0, b0, W1, ...`` with a leading ``nets`` axis) and the evaluation points ``x_eval``,
     ``y_eval``, for host-side exact solving (:func:`exact_cells`). ``best_attack``: the upper bound from
     :func:`fcjax.fmn.best_min_norm` (keyed per network) instead of the deterministic ``min_norm``.
+    ``activation``: the model's activation, as :func:`fcjax.lipschitz_radius` names it. Only ``"relu"`` gets
+    ``certify``; ``"tanh"``/``"gelu"`` are certified by the global Lipschitz bound, and ``"identity"`` (a linear
+    network) exactly: its layers collapse to one affine map, where the Lipschitz radius is the exact distance.
     """
+    if activation != "relu" and (baseline is not None or keep_layers):
+        raise ValueError(f"baseline and keep_layers need activation='relu', got {activation!r}")
     to_layers = layers_of(model)
     attack_items = tuple(sorted((attack or {}).items()))
 
@@ -76,6 +81,14 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
         params = jax.tree.map(lambda a: a.astype(dtype), res.params)  # Flax keeps float32; measure in ``dtype``
         xe, ye = x[idx].astype(dtype), y[idx]
         layers = to_layers(res.params, dtype)
+        if activation != "relu":
+            r = robustness(model.apply, params, xe, ye, reference=(x.astype(dtype), y), nodes=nodes,
+                           attack_key=ka if best_attack else None, **dict(attack_items))
+            lin = activation == "identity"
+            lower = lipschitz_radius(collapse_affine(layers) if lin else layers, xe, ye, activation=activation)
+            return {"lower": lower, "upper": r.upper, "optimal": r.optimal,
+                    "compression": r.compression, "correct": r.predicted == ye, "accuracy": res.accuracy,
+                    "steps_run": res.steps_run, "x_norm": jnp.linalg.norm(xe, axis=-1)}
         per_sample = batch * crown_sample_bytes(layers, jnp.dtype(dtype).itemsize, method=certify)
         block = None if certify_mb is None else max(1, certify_mb * 2**20 // per_sample)
         r = robustness(model.apply, params, xe, ye, reference=(x.astype(dtype), y), layers=layers,
@@ -100,6 +113,14 @@ def measure_nets(model: nn.Module, data: tuple[jax.Array, jax.Array] | Callable[
         args, mapped = keys, lambda k: one(k, *shared, eval_idx)
     out = jax.jit(lambda a: map_batches(mapped, a, batch))(args)
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def collapse_affine(layers: list) -> list:
+    """``[(W_1, b_1), ..., (W_L, b_L)]`` with nothing between the layers, as the one affine map ``[(W, b)]``."""
+    w, b = layers[0]
+    for wl, bl in layers[1:]:
+        w, b = wl @ w, wl @ b + bl
+    return [(w, b)]
 
 
 def sandwich_check(lower: np.ndarray, upper: np.ndarray, correct: np.ndarray) -> tuple[bool, str]:
