@@ -58,8 +58,9 @@ class Line(TypedDict):
 
 
 class Series(TypedDict):
-    """A claim's figure (``Outcome.series``): measured ``lines`` and reference ``refs`` (dashed) on one axes, or
-    ``panels`` (a list of such dicts) side by side."""
+    """A claim's figure (``Outcome.series``): measured ``lines`` and reference ``refs`` (dashed) on one axes, a
+    ``heatmap`` (``rows``, ``cols``, row-major ``values`` with ``None`` for blank, ``notes`` per cell, the colour
+    scale's ``center``), or ``panels`` (a list of such dicts) side by side."""
 
     title: str
     xlabel: str
@@ -67,6 +68,7 @@ class Series(TypedDict):
     loglog: NotRequired[bool]
     lines: NotRequired[list[Line]]
     refs: NotRequired[list[Line]]
+    heatmap: NotRequired[dict[str, Any]]
     panels: NotRequired[list[dict[str, Any]]]
 
 

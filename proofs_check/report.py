@@ -26,7 +26,32 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _draw_heatmap(ax: Any, s: dict[str, Any], title: str) -> None:
+    """A grid of values (``None``: no value, drawn blank) with a text note per cell, diverging about ``center``."""
+    import numpy as np
+    from matplotlib.colors import TwoSlopeNorm
+
+    h = s["heatmap"]
+    v = np.array([[np.nan if x is None else float(x) for x in row] for row in h["values"]], dtype=float)
+    c = float(h.get("center", 0.0))
+    finite = v[np.isfinite(v)]
+    span = max(float(np.max(np.abs(finite - c))) if finite.size else 1.0, 1e-3)
+    im = ax.imshow(v, cmap="coolwarm", norm=TwoSlopeNorm(c, c - span, c + span), aspect="auto")
+    ax.figure.colorbar(im, ax=ax, fraction=0.05)
+    ax.set_xticks(range(len(h["cols"])), h["cols"])
+    ax.set_yticks(range(len(h["rows"])), h["rows"], fontsize=8)
+    for i, row in enumerate(h.get("notes", [])):
+        for j, note in enumerate(row):
+            ax.text(j, i, note, ha="center", va="center", fontsize=7)
+    ax.set_xlabel(s.get("xlabel", ""))
+    ax.set_ylabel(s.get("ylabel", ""))
+    ax.set_title(title, fontsize=10)
+
+
 def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
+    if "heatmap" in s:
+        _draw_heatmap(ax, s, title)
+        return
     colors = {}
     for ln in s["lines"]:
         if s.get("scatter"):
@@ -62,11 +87,12 @@ def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
 def plot(verdict: Verdict, path: Path) -> bool:
     """Draw a verdict's ``series`` (log-log with fitted slopes when it is a scaling claim); False if it has none.
 
-    A series is one plot (``lines``, optional ``fits``/``refs``, axis labels) or ``{"panels": [series, ...]}``,
+    A series is one plot (``lines``, optional ``fits``/``refs``, axis labels), a heat map (``{"heatmap": {"rows",
+    "cols", "values", "notes", "center"}}``, values row-major, ``None`` blank), or ``{"panels": [series, ...]}``,
     drawn side by side.
     """
     s = verdict.series
-    panels = [p for p in (s.get("panels") or [s]) if p and p.get("lines")] if s else []
+    panels = [p for p in (s.get("panels") or [s]) if p and (p.get("lines") or p.get("heatmap"))] if s else []
     if not panels:
         return False
     import matplotlib
@@ -74,7 +100,9 @@ def plot(verdict: Verdict, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.6), dpi=110, squeeze=False)
+    rows = max(len(p["heatmap"]["rows"]) if "heatmap" in p else 0 for p in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), max(4.6, 1.5 + 0.45 * rows)), dpi=110,
+                             squeeze=False)
     status = f"{verdict.claim}: {verdict.outcome.upper()}"
     for ax, panel in zip(axes[0], panels, strict=True):
         _draw(ax, panel, f"{panel.get('title', s.get('title', verdict.claim))}\n{status}")

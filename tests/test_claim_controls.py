@@ -203,3 +203,32 @@ def test_trained_nets_can_confirm_a_fall_like_the_conjecture(monkeypatch):
     v = run_claim("depalma2021.trained_nets", quick=True, seed=0)
     o_checks = [c for c in v.checks if "= O(" in c.name]
     assert len(o_checks) == 2 and all(c.outcome == "pass" for c in o_checks), [c.detail for c in o_checks]
+
+
+def _architectures_scaled(monkeypatch, factor, scale_lower=True):
+    from proofs_check.gao2024_open import architectures
+
+    real = architectures._cell
+
+    def scaled(cfg, key, d, depth, width, activation):
+        out = real(cfg, key, d, depth, width, activation)
+        return {**out, "upper": out["upper"] * factor(d),
+                "lower": out["lower"] * (factor(d) if scale_lower else 1.0)}
+
+    monkeypatch.setattr(architectures, "_cell", scaled)
+    return run_claim("gao2024_open.architectures", quick=True, seed=0,
+                     overrides={"cells": ((1, 4, "linear"),), "trials": 3})
+
+
+@pytest.mark.slow  # 15 s on 2 cores
+def test_architectures_can_confirm_the_gap(monkeypatch):
+    """The linear cell's FAIL is not built in: with its exact values × d^(−0.7) (slope near −0.75) it PASSes."""
+    v = _architectures_scaled(monkeypatch, lambda d: d**-0.7)
+    assert v.outcome == "pass", [c.detail for c in v.checks]
+
+
+@pytest.mark.slow  # 15 s on 2 cores
+def test_architectures_detects_an_unsound_bracket(monkeypatch):
+    """An attack that reports below the certificate (upper × 0.5) is caught by the sandwich check."""
+    v = _architectures_scaled(monkeypatch, lambda d: 0.5, scale_lower=False)
+    assert v.checks[0].outcome == "fail" and v.outcome == "fail"

@@ -25,6 +25,7 @@ NOT_PASS = {
     "simon_gabriel2019.penalty_equals_adv_training": "undecided",
     "jiang2021.fractal_threshold": "undecided", "jiang2021.noise_monotonic": "undecided",
     "depalma2021.boundary_bracket": "undecided", "depalma2021.trained_nets": "fail",
+    "gao2024_open.architectures": "fail",
 }
 FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_nonmonotonic"}
 # Claims that train and attack many networks (a minute or two each on 2 cores), and Simon-Gabriel et al.'s and
@@ -32,7 +33,7 @@ FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_no
 # (test_reproduce_all_quick below checks their verdicts there), so only their fresh-seed runs are listed here;
 # tests/test_simon_gabriel.py and tests/test_jiang.py run small configurations in the default job.
 HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "gao2024.relu_gap_training",
-         "gao2024.real_data_gap", "depalma2021.trained_nets"}
+         "gao2024.real_data_gap", "depalma2021.trained_nets", "gao2024_open.architectures"}
 # The slowest Gaussian and random-network quick forms (30-40 s each on 2 cores) are likewise checked only there, to
 # keep the default job under 10 minutes.
 REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled", "montanari2023.any_width",
@@ -50,7 +51,8 @@ FRESH = [pytest.param(c, marks=pytest.mark.slow) for c in HOLDING]
 
 # A finding must stand on a fresh seed too: it may lose power (UNDECIDED) but must not PASS. The field theorems'
 # findings are checked so (the Gaussian papers' findings have their own finding tests, with seed 0).
-FRESH_FINDINGS = [pytest.param("depalma2021.trained_nets", marks=pytest.mark.slow)]
+FRESH_FINDINGS = [pytest.param(c, marks=pytest.mark.slow) for c in ("depalma2021.trained_nets",
+                                                                    "gao2024_open.architectures")]
 
 
 def _explain(v: Verdict) -> str:

@@ -1,7 +1,4 @@
-"""Studies of the primary paper's open questions (Gao et al. 2024, "Open Questions the Paper Calls Out",
-``shared/papers/seeds/003_ff8be539c764431e.txt``): each a registered claim in the three-valued model.
-
-Open question 1, non-Gaussian data: does the √d gap of the interpolating network f = X⁻¹ survive heavy tails
+"""Open question 1, non-Gaussian data: does the √d gap of the interpolating network f = X⁻¹ survive heavy tails
 (Student-t, including ν <= 2), bounded coordinates (Rademacher, uniform), several modes (Gaussian mixtures) and low
 rank plus noise? Exact minimal perturbations (:func:`fcjax.trials.exact_gap_law_trial`), and the optimal radius
 itself measured, not assumed to grow like √d.
@@ -17,7 +14,7 @@ import numpy as np
 from fcjax import trials
 from fcjax.data_laws import LAWS
 
-from .api import (
+from ..api import (
     ALPHA,
     Outcome,
     Run,
@@ -30,8 +27,7 @@ from .api import (
     slope_check,
     sweep,
 )
-
-PAPER = "Gao et al. 2024, open questions (arXiv 2406.16200)"
+from ._paper import PAPER
 
 
 @dataclasses.dataclass(frozen=True)
