@@ -100,7 +100,9 @@ def _batched(fn: Callable[..., Any], n_shared: int = 0, n_devices: int = 1) -> C
     # One jitted vmap per trial function, so repeated sweeps with the same chunk shape never retrace. Shared
     # arguments are broadcast (not batched) and passed as arguments, not baked into the program as constants.
     # Over several devices, shard_map runs that same vmap on each device's group as written (no partitioner
-    # rewrites), so each device's program is the single-device one and the numbers match it bit for bit.
+    # rewrites), so each device's program is the single-device one and, within one backend, the numbers match it
+    # bit for bit. (A process with 8 host devices compiles float32 convolutions with another loop partitioning
+    # than a process with 1, so across such processes they agree to float32 rounding, not bitwise.)
     body = jax.vmap(fn, in_axes=(0,) + (None,) * n_shared)
     if n_devices <= 1:
         return jax.jit(body)
@@ -177,7 +179,8 @@ def map_trials(fn: Callable[[jax.Array], Any], key: jax.Array, n_trials: int, *,
 
     The trials are cut into groups of ``G = min(chunk_size, ceil(n_trials / split))``; each compiled call gives
     every device one group (one ``vmap`` of G trials). G never depends on the device count, so every trial runs
-    in the same compiled per-device shape on 1 or 8 devices, and the results are bitwise identical.
+    in the same compiled per-device shape on 1 or 8 devices, and the results are bitwise identical within one
+    backend (processes started with different device counts compile differently: float32 rounding may differ).
 
     Args:
       fn: per-trial function of one key returning a pytree of arrays (traced once under ``vmap`` and ``jit``).
