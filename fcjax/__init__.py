@@ -32,6 +32,9 @@ from .train import TrainResult as TrainResult
 from .train import cross_entropy as cross_entropy
 from .train import fit as fit
 from .train import train as train
+from .checkpoints import Checkpoints as Checkpoints
+from .checkpoints import fit_checkpoints as fit_checkpoints
+from .checkpoints import train_checkpoints as train_checkpoints
 
 # Attacks: upper bounds on the robustness radius
 from .attacks import AttackResult as AttackResult
@@ -132,6 +135,7 @@ __all__ = [
     "MLP",
     "AttackResult",
     "Check",
+    "Checkpoints",
     "ChunkStore",
     "ConvNet",
     "DataUnavailableError",
@@ -171,6 +175,7 @@ __all__ = [
     "fgsm",
     "fgsm_accuracy",
     "fit",
+    "fit_checkpoints",
     "fmn",
     "fmn_factory",
     "gao2024",
@@ -222,5 +227,6 @@ __all__ = [
     "spearman",
     "spearman_ci",
     "train",
+    "train_checkpoints",
     "trial_keys",
 ]

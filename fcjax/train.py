@@ -121,6 +121,23 @@ def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Floa
     ``optimizer`` is any optax ``GradientTransformation`` (default: Adam at ``config.learning_rate``, AdamW when
     ``config.weight_decay > 0``). ``key`` draws the mini-batches. Pure and traceable, as :func:`train`.
     """
+    step, keys, carry0 = prepare_fit(key, logits_fn, params, x, y, config, optimizer)
+    y = jnp.asarray(y)
+    if config.stop_at_accuracy is None:
+        (params, _), losses = jax.lax.scan(step, carry0, keys)
+        steps_run = jnp.asarray(config.steps)
+    else:
+        params, losses, steps_run = _train_until(logits_fn, x, y, config, step, carry0, keys)
+    logits = logits_fn(params, x)
+    accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
+    return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every], steps_run)
+
+
+def prepare_fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Float[Array, "m d"],
+                y: Int[Array, " m"], config: TrainConfig, optimizer: optax.GradientTransformation | None = None
+                ) -> tuple[Callable[[tuple[Any, Any], Key], tuple[tuple[Any, Any], Array]], Key, tuple[Any, Any]]:
+    """What :func:`fit` runs, validated: ``(step, keys, carry0)``, the ``lax.scan`` body, its ``config.steps``
+    per-step keys and the initial ``(params, opt_state)``; for trainers that stop in between (checkpoints)."""
     if not callable(logits_fn):
         raise TypeError(f"logits_fn must be callable as logits_fn(params, x), got {type(logits_fn).__name__}")
     check_key(key)
@@ -146,16 +163,7 @@ def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Floa
         return loss
 
     step = minibatch_step(loss_fn, opt, x, y, config.batch_size)
-    keys = jax.random.split(key, config.steps)
-    carry0 = (params, opt.init(params))
-    if config.stop_at_accuracy is None:
-        (params, _), losses = jax.lax.scan(step, carry0, keys)
-        steps_run = jnp.asarray(config.steps)
-    else:
-        params, losses, steps_run = _train_until(logits_fn, x, y, config, step, carry0, keys)
-    logits = logits_fn(params, x)
-    accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
-    return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every], steps_run)
+    return step, jax.random.split(key, config.steps), (params, opt.init(params))
 
 
 def _check_data(x: Any) -> None:
