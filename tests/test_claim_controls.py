@@ -232,3 +232,31 @@ def test_architectures_detects_an_unsound_bracket(monkeypatch):
     """An attack that reports below the certificate (upper × 0.5) is caught by the sandwich check."""
     v = _architectures_scaled(monkeypatch, lambda d: 0.5, scale_lower=False)
     assert v.checks[0].outcome == "fail" and v.outcome == "fail"
+
+
+def _training_controlled(monkeypatch, robustness_of):
+    """training_dynamics on a small configuration, with the attack's radii replaced by ``robustness_of(out)``."""
+    from proofs_check.gao2024_open import training
+
+    real = training._cell
+
+    def controlled(cfg, key, name):
+        out = real(cfg, key, name)
+        return {**out, "lower": np.zeros_like(out["lower"]), "upper": robustness_of(out)}
+
+    monkeypatch.setattr(training, "_cell", controlled)
+    return run_claim("gao2024_open.training_dynamics", quick=True, seed=0,
+                     overrides={"datasets": ("mnist1d",), "trials": 3, "checkpoints": (0, 300), "n_train": 40,
+                                "points": 16, "width": 32})
+
+
+@pytest.mark.slow  # about 30 s on 2 cores
+def test_training_dynamics_can_confirm_and_refute(monkeypatch):
+    """The per-checkpoint correlation check is not built in: robustness equal to compression × optimal radius (rank
+    correlation 1) PASSes at the trained checkpoint, its reverse (rank correlation −1) FAILs there."""
+    v = _training_controlled(monkeypatch, lambda o: o["optimal"] * o["compression"])
+    trained = [c for c in v.checks if "step 300" in c.name]
+    assert [c.outcome for c in trained] == ["pass"], [c.detail for c in trained]
+    v = _training_controlled(monkeypatch, lambda o: o["optimal"] * (1.0 - o["compression"]))
+    trained = [c for c in v.checks if "step 300" in c.name]
+    assert [c.outcome for c in trained] == ["fail"] and v.outcome == "fail", [c.detail for c in trained]

@@ -25,7 +25,7 @@ NOT_PASS = {
     "simon_gabriel2019.penalty_equals_adv_training": "undecided",
     "jiang2021.fractal_threshold": "undecided", "jiang2021.noise_monotonic": "undecided",
     "depalma2021.boundary_bracket": "undecided", "depalma2021.trained_nets": "fail",
-    "gao2024_open.architectures": "fail",
+    "gao2024_open.architectures": "fail", "gao2024_open.training_dynamics": "undecided",
 }
 FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_nonmonotonic"}
 # Claims that train and attack many networks (a minute or two each on 2 cores), and Simon-Gabriel et al.'s and
@@ -33,7 +33,8 @@ FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_no
 # (test_reproduce_all_quick below checks their verdicts there), so only their fresh-seed runs are listed here;
 # tests/test_simon_gabriel.py and tests/test_jiang.py run small configurations in the default job.
 HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "gao2024.relu_gap_training",
-         "gao2024.real_data_gap", "depalma2021.trained_nets", "gao2024_open.architectures"}
+         "gao2024.real_data_gap", "depalma2021.trained_nets", "gao2024_open.architectures",
+         "gao2024_open.training_dynamics"}
 # The slowest Gaussian and random-network quick forms (30-40 s each on 2 cores) are likewise checked only there, to
 # keep the default job under 10 minutes.
 REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled", "montanari2023.any_width",

@@ -1,11 +1,13 @@
 """Studies of the primary paper's open questions (Gao et al. 2024, "Open Questions the Paper Calls Out",
 ``shared/papers/seeds/003_ff8be539c764431e.txt``): each a registered claim in the three-valued model.
 
-One module per question: ``laws`` (open question 1, non-Gaussian data) and ``architectures`` (depth × width ×
-activation). Importing the package registers all of them.
+One module per question: ``laws`` (open question 1, non-Gaussian data), ``training`` (2, compression from
+initialisation through training) and ``architectures`` (3, depth × width × activation). Importing the package
+registers all of them.
 """
 
 # isort: off
 from . import laws as laws
 from . import architectures as architectures
+from . import training as training
 # isort: on
