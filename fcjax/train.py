@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._types import Array, Float, Int, Key
+from ._types import Array, Float, Int, Key, Keys
 from ._validate import check_array, check_float, check_int, check_key, check_labels, check_params, logits_shape
 from .gradients import PENALTIES, check_p
 
@@ -135,7 +135,7 @@ def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Floa
 
 def prepare_fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Float[Array, "m d"],
                 y: Int[Array, " m"], config: TrainConfig, optimizer: optax.GradientTransformation | None = None
-                ) -> tuple[Callable[[tuple[Any, Any], Key], tuple[tuple[Any, Any], Array]], Key, tuple[Any, Any]]:
+                ) -> tuple[Callable[[tuple[Any, Any], Key], tuple[tuple[Any, Any], Array]], Keys, tuple[Any, Any]]:
     """What :func:`fit` runs, validated: ``(step, keys, carry0)``, the ``lax.scan`` body, its ``config.steps``
     per-step keys and the initial ``(params, opt_state)``; for trainers that stop in between (checkpoints)."""
     if not callable(logits_fn):
