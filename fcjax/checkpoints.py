@@ -18,7 +18,7 @@ import optax
 
 from ._types import Array, Float, Int, Key
 from ._validate import check_key
-from .train import TrainConfig, cross_entropy, prepare_fit
+from .train import TrainConfig, _check_data, evaluate, prepare_fit
 
 
 class Checkpoints(NamedTuple):
@@ -31,15 +31,16 @@ class Checkpoints(NamedTuple):
     steps: Int[Array, " c"]
 
 
-def check_steps(steps: Sequence[int], total: int) -> tuple[int, ...]:
-    """Checkpoint steps as a tuple: strictly increasing integers in ``[0, total]`` (0 is the initialisation)."""
+def check_steps(steps: Sequence[int], total: int, name: str = "steps") -> tuple[int, ...]:
+    """Checkpoint steps as a tuple: strictly increasing integers in ``[0, total]`` (0 is the initialisation);
+    errors name the argument ``name``."""
     if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
-        raise TypeError(f"steps must be a sequence of integers, got {type(steps).__name__}")
+        raise TypeError(f"{name} must be a sequence of integers, got {type(steps).__name__}")
     out = tuple(steps)
     if not out or any(isinstance(s, bool) or not isinstance(s, int) for s in out):
-        raise TypeError(f"steps must be a non-empty sequence of integers, got {steps!r}")
+        raise TypeError(f"{name} must be a non-empty sequence of integers, got {steps!r}")
     if any(b <= a for a, b in itertools.pairwise(out)) or out[0] < 0 or out[-1] > total:
-        raise ValueError(f"steps must increase strictly within [0, config.steps = {total}], got {out!r}")
+        raise ValueError(f"{name} must increase strictly within [0, {total}] (the training steps), got {out!r}")
     return out
 
 
@@ -49,7 +50,7 @@ def fit_checkpoints(key: Key, logits_fn: Callable[[Any, Array], Array], params: 
     """:func:`fcjax.fit`'s run with the parameters kept at ``steps`` (strictly increasing, within
     ``[0, config.steps]``; ``0`` keeps the initial ones). ``config.stop_at_accuracy`` must be ``None``: a
     checkpoint is a fixed step. Pure and traceable (``steps`` static); vmap it over keys and data sets."""
-    if not isinstance(config, TrainConfig):
+    if not isinstance(config, TrainConfig):  # before reading its fields
         raise TypeError(f"config must be a fcjax.TrainConfig, got {type(config).__name__}")
     if config.stop_at_accuracy is not None:
         raise ValueError("config.stop_at_accuracy must be None for checkpoints at fixed steps, got "
@@ -63,13 +64,7 @@ def fit_checkpoints(key: Key, logits_fn: Callable[[Any, Array], Array], params: 
             done = s
         kept.append(carry[0])
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *kept)
-    y = jnp.asarray(y)
-
-    def evaluate(p):
-        logits = logits_fn(p, x)
-        return cross_entropy(logits, y), jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
-
-    loss, accuracy = jax.lax.map(evaluate, stacked)
+    loss, accuracy = jax.lax.map(lambda p: evaluate(logits_fn, p, x, jnp.asarray(y)), stacked)
     return Checkpoints(stacked, loss, accuracy, jnp.asarray(at))
 
 
@@ -82,8 +77,7 @@ def train_checkpoints(key: Key, model: nn.Module, x: Float[Array, "m d"], y: Int
         raise TypeError(f"model must be a flax.linen.Module, got {type(model).__name__}; for NNX and Equinox "
                         "modules use fcjax.fit_checkpoints(key, *fcjax.as_model(module), x, y, config, steps)")
     check_key(key)
-    if not hasattr(x, "shape") or len(x.shape) < 2:
-        raise ValueError(f"x must have shape (m, *input_shape), got {getattr(x, 'shape', type(x).__name__)}")
+    _check_data(x)
     init_key, batch_key = jax.random.split(key)
     params = model.init(init_key, x[:1]) if init is None else init(model, init_key, x[:1])
     return fit_checkpoints(batch_key, model.apply, params, x, y, config, steps)

@@ -128,9 +128,15 @@ def fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Floa
         steps_run = jnp.asarray(config.steps)
     else:
         params, losses, steps_run = _train_until(logits_fn, x, y, config, step, carry0, keys)
+    loss, accuracy = evaluate(logits_fn, params, x, y)
+    return TrainResult(params, loss, accuracy, losses[:: config.log_every], steps_run)
+
+
+def evaluate(logits_fn: Callable[[Any, Array], Array], params: Any, x: Float[Array, "m d"], y: Int[Array, " m"]
+             ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+    """``(loss, accuracy)`` of ``params`` on the full data: mean cross-entropy and the fraction classified right."""
     logits = logits_fn(params, x)
-    accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
-    return TrainResult(params, cross_entropy(logits, y), accuracy, losses[:: config.log_every], steps_run)
+    return cross_entropy(logits, y), jnp.mean((jnp.argmax(logits, axis=-1) == y).astype(x.dtype))
 
 
 def prepare_fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any, x: Float[Array, "m d"],

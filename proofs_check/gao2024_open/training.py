@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fcjax import robustness, train_checkpoints
+from fcjax.checkpoints import check_steps
 from fcjax.data import DataUnavailableError, load_dataset
 from fcjax.ensembles import trial_keys
 from fcjax.models import relu_mlp
@@ -26,6 +27,7 @@ from ..gao2024.real_data import DATA_IDS, _replicate_spearman, _seed
 from ._paper import PAPER
 
 DATA = ("gaussian", "digits", "mnist1d")
+GAUSSIAN_CLASSES = 2  # random labels: a random-label interpolation task
 _IDS = {**DATA_IDS, "gaussian": 7}  # stable per-data-set key streams
 
 
@@ -49,39 +51,35 @@ class TrainingConfig(SweepConfig):
         super().__post_init__()
         if not self.datasets or set(self.datasets) - set(DATA):
             raise ValueError(f"datasets must be among {DATA}, got {self.datasets!r}")
-        steps = self.checkpoints
-        if (len(steps) < 2 or any(not isinstance(s, int) or isinstance(s, bool) for s in steps) or steps[0] < 0
-                or list(steps) != sorted(set(steps))):
-            raise ValueError(f"checkpoints must be at least 2 increasing step counts >= 0, got {steps!r}")
+        if len(self.checkpoints) < 2:
+            raise ValueError(f"checkpoints must be at least 2 increasing step counts >= 0, got {self.checkpoints!r}")
+        check_steps(self.checkpoints, self.checkpoints[-1], "checkpoints")
         if self.points > self.n_train:
             raise ValueError(f"points must be <= n_train ({self.n_train}), got {self.points}")
 
 
 def _training_sets(cfg: TrainingConfig, key, name: str):
-    """``(x, y, d)``: one training set per network, ``(trials, n_train, d)`` and ``(trials, n_train)``."""
+    """``(x, y)``: one training set per network, ``(trials, n_train, d)`` and ``(trials, n_train)``."""
     if name == "gaussian":
-        d = cfg.ds[0]
         kx, ky = jax.random.split(jax.random.fold_in(key, 3))
-        x = jax.random.normal(kx, (cfg.trials, cfg.n_train, d), cfg.jdtype)
-        return x, jax.random.randint(ky, (cfg.trials, cfg.n_train), 0, 2), d
+        x = jax.random.normal(kx, (cfg.trials, cfg.n_train, cfg.ds[0]), cfg.jdtype)
+        return x, jax.random.randint(ky, (cfg.trials, cfg.n_train), 0, GAUSSIAN_CLASSES)
     d = cfg.image_d if name == "digits" else cfg.ds[0]
     sets = [load_dataset(name, d, n_train=cfg.n_train, n_test=1, seed=_seed(jax.random.fold_in(key, 3 + i)))
             for i in range(cfg.trials)]
-    return (jnp.stack([jnp.asarray(s.x_train) for s in sets]), jnp.stack([jnp.asarray(s.y_train) for s in sets]),
-            d)
+    return jnp.stack([jnp.asarray(s.x_train) for s in sets]), jnp.stack([jnp.asarray(s.y_train) for s in sets])
 
 
 def _cell(cfg: TrainingConfig, key, name: str) -> dict[str, np.ndarray] | None:
     """Per network and checkpoint: ``lower, upper, optimal, compression, correct`` of shape ``(nets, c, points)``
     and ``accuracy`` ``(nets, c)``."""
     try:
-        x, y, _ = _training_sets(cfg, key, name)
+        x, y = _training_sets(cfg, key, name)
     except DataUnavailableError:
         return None
-    classes = int(np.max(np.asarray(y))) + 1 if name == "gaussian" else 10
-    model = relu_mlp(cfg.depth, cfg.width, classes)
+    model = relu_mlp(cfg.depth, cfg.width, GAUSSIAN_CLASSES if name == "gaussian" else 10)
     to_layers, dtype = layers_of(model), cfg.jdtype
-    tc = TrainConfig(steps=max(1, cfg.checkpoints[-1]), learning_rate=cfg.learning_rate)
+    tc = TrainConfig(steps=cfg.checkpoints[-1], learning_rate=cfg.learning_rate)
     idx = jax.vmap(lambda k: jax.random.choice(k, cfg.n_train, (cfg.points,), replace=False))(
         jax.random.split(jax.random.fold_in(key, 1), cfg.trials))
 
