@@ -32,6 +32,7 @@ from fcjax._validate import first_line
 from fcjax.decide import combine
 from fcjax.stats import Verdict
 
+from .compile_level import xla_flags
 from .registry import all_claims, get_claim, load_plugin, papers
 
 
@@ -399,5 +400,15 @@ def exit_code(verdicts: list[Verdict]) -> int:
     return EXIT[combine(v.outcome for v in verdicts)]
 
 
+def console() -> int:
+    """The ``fcjax`` console script: :func:`main` in a process whose XLA:CPU compiles at
+    :data:`~proofs_check.compile_level.CPU_LEVEL` (set before any backend starts, so spawned ``--jobs`` workers and
+    distributed children inherit it; ``XLA_FLAGS`` naming a level, or an accelerator plugin, leaves it alone)."""
+    flags = xla_flags(os.environ)
+    if flags is not None:
+        os.environ["XLA_FLAGS"] = flags
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())
