@@ -7,8 +7,10 @@ itself measured, not assumed to grow like √d.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fcjax import trials
@@ -25,7 +27,6 @@ from ..api import (
     loglog_slope,
     register,
     slope_check,
-    sweep,
 )
 from ._paper import PAPER
 
@@ -51,8 +52,17 @@ class LawsConfig(SweepConfig):
                 raise ValueError(f"laws: {spec!r} has a parameter that is not a number") from None
 
 
-def _trial(key, d: int, dtype, law: str, param: float) -> dict:
-    return trials.exact_gap_law_trial(key, d, law, param, dtype=dtype)
+def _split(spec: str) -> tuple[str, float]:
+    name, _, param = spec.partition(":")
+    return name, float(param) if param else 3.0
+
+
+def _trial(key, which, d: int, dtype, laws: tuple[str, ...]) -> dict:
+    """One draw of the law ``laws[which]``: a ``lax.switch`` over the laws, so that one program per d serves every
+    law (``which`` is a traced index; 28 compiled programs were 7 laws x 4 d, most of the claim's time)."""
+    branches = [lambda k, name=n, param=p: trials.exact_gap_law_trial(k, d, name, param, dtype=dtype)
+                for n, p in map(_split, laws)]
+    return jax.lax.switch(which, branches, key)
 
 
 def _valid(a: np.ndarray) -> np.ndarray:
@@ -74,10 +84,13 @@ def non_gaussian_gap(cfg: LawsConfig, key, ctx: Run) -> Outcome:
     m = 2 * len(cfg.laws)
     level = 1 - ALPHA / m
     ratio_cells, radius_cells, table, lines, fits, found = [], [], [], [], [], {}
+    per_d = {d: partial(_trial, d=d, dtype=cfg.jdtype, laws=tuple(cfg.laws)) for d in ds}  # one program per d
     for i, spec in enumerate(cfg.laws):
-        name, _, param = spec.partition(":")
-        data = sweep(cfg, jax.random.fold_in(key, i), ctx, _trial, lambda d: 6 * d * d * 8, cell=f"{spec},",
-                     law=name, param=float(param) if param else 3.0)
+        # each law's cell keys as sweep(fold_in(key, i), ...) draws them: fold_in(fold_in(key, i), d)
+        data = {d: ctx.map_trials(per_d[d], jax.random.fold_in(jax.random.fold_in(key, i), d), cfg.trials,
+                                  cell=f"{spec},d={d}", chunk_size=cfg.chunk(6 * d * d * 8),
+                                  shared=(jnp.asarray(i, jnp.int32),))
+                for d in ds}
         exact = [_valid(data[d]["exact"]) for d in ds]
         radius = [_valid(data[d]["radius"]) for d in ds]
         fit = loglog_slope(ds, exact, jax.random.fold_in(key, 10**6 + 2 * i), level=level, stat="geomean")
