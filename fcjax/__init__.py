@@ -84,6 +84,8 @@ from .robustness import robustness as robustness
 from .gradients import gradient_norms as gradient_norms
 from .gradients import input_gradients as input_gradients
 from .gradients import lp_norm as lp_norm
+from .gradients import pgd_augmentation as pgd_augmentation
+from .gradients import pgd_perturbation as pgd_perturbation
 from .spectra import PowerLawFit as PowerLawFit
 from .spectra import covariance_spectrum as covariance_spectrum
 from .spectra import exponential_fit as exponential_fit
@@ -216,6 +218,8 @@ __all__ = [
     "path_integral",
     "pearson_ci",
     "pgd",
+    "pgd_augmentation",
+    "pgd_perturbation",
     "point_radius",
     "points_from_law",
     "power_law_fit",

@@ -187,11 +187,45 @@ def protocol_pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], 
     :func:`fcjax.attacks.pgd`, which keeps the iterate best at flipping the label)."""
     x, y = check_inputs(logits_fn, params, x, y)
     steps = check_int(steps, "steps", minimum=1)
-    alpha = eps / (0.75 * steps)
+    return _ascent(logits_fn, params, x, y, eps, eps / (0.75 * steps), math.inf, steps)
+
+
+def pgd_perturbation(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
+                     eps: float | Float[Array, ""] | Float[Array, " n"], p: float = 2.0, steps: int = 7
+                     ) -> Float[Array, "n ..."]:
+    """Madry et al.'s (ICLR 2018) inner maximisation: ``steps`` projected ascent steps on the cross-entropy from
+    ``δ = 0`` inside the l_p ball of radius ``eps`` (a scalar or one radius per sample), ``p`` in ``{2, inf}``, step
+    ``2.5·eps/steps`` along the dual direction of the gradient (the ``robustness`` library's default), returning the
+    last iterate: the adversarial example PGD training trains on."""
+    x, y = check_inputs(logits_fn, params, x, y)
+    p = _pgd_p(p, "p")
+    steps = check_int(steps, "steps", minimum=1)
+    return _ascent(logits_fn, params, x, y, eps, 2.5 * jnp.asarray(eps) / steps, p, steps)
+
+
+def _pgd_p(p: Any, name: str) -> float:
+    p = check_p(p, name)
+    if p != 2 and not math.isinf(p):
+        raise ValueError(f"{name} must be 2 or inf for projected gradient ascent (a closed-form projection), got {p}")
+    return p
+
+
+def _ascent(logits_fn: LogitsFn, params: Params, x: Array, y: Array, eps: Any, alpha: Any, p: float, steps: int
+            ) -> Array:
+    """Projected ascent on the cross-entropy in the l_p ball of radius ``eps`` (p = 2 or inf), steps of size
+    ``alpha`` (scalars or one per sample); the last iterate."""
+    def per_sample(v):  # one value per sample broadcasts over its input axes
+        v = jnp.asarray(v)
+        return v.reshape(v.shape + (1,) * (x.ndim - 1)) if v.ndim == 1 else v
+
+    eps, alpha = per_sample(eps), per_sample(alpha)
 
     def body(_, delta):
-        g = _grad(logits_fn, params, x + delta, y)
-        return jnp.clip(delta + alpha * jnp.sign(g), -eps, eps)
+        delta = delta + alpha * dual_direction(_grad(logits_fn, params, x + delta, y), p)
+        if math.isinf(p):
+            return jnp.clip(delta, -eps, eps)
+        size = _lp_norm(delta, 2.0).reshape((-1,) + (1,) * (x.ndim - 1))
+        return delta * jnp.minimum(1.0, eps / jnp.where(size > 0, size, 1))
 
     return jax.lax.fori_loop(0, steps, body, jnp.zeros_like(x))
 
@@ -217,7 +251,22 @@ def adversarial_augmentation(logits_fn: LogitsFn, params: Params, x: Float[Array
     return jnp.mean(_damage(logits_fn, params, x, y, lam * _penalty_scale(x, q) * delta)) / 2
 
 
-PENALTIES = {"grad": gradient_penalty, "adv": adversarial_augmentation}
+def pgd_augmentation(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
+                     lam: float | Float[Array, ""], q: float = 2.0, steps: int = 7) -> Float[Array, ""]:
+    """PGD adversarial training's term (Madry et al., ICLR 2018), in :func:`adversarial_augmentation`'s form:
+    ``(mean_i L(x_i + δ_i) − mean_i L(x_i))/2`` with ``δ`` :func:`pgd_perturbation`'s ``steps``-step l_p attack of
+    radius ``λ·d^(1/p)``, ``1/p + 1/q = 1`` (``q`` in ``{1, 2}``: l_inf or l2 attacks), held fixed under
+    differentiation. Added to the clean loss it trains on half clean, half PGD examples; ``λ = 0`` adds 0."""
+    x, y = check_inputs(logits_fn, params, x, y)
+    q = check_p(q, "q")
+    p = _pgd_p(dual_exponent(q), "the attack norm dual to q")
+    steps = check_int(steps, "steps", minimum=1)
+    eps = lam * _penalty_scale(x, q)
+    delta = jax.lax.stop_gradient(_ascent(logits_fn, params, x, y, eps, 2.5 * eps / steps, p, steps))
+    return jnp.mean(_damage(logits_fn, params, x, y, delta)) / 2
+
+
+PENALTIES = {"grad": gradient_penalty, "adv": adversarial_augmentation, "pgd": pgd_augmentation}
 
 
 def check_inputs(logits_fn: Any, params: Params, x: Any, y: Any) -> tuple[Array, Array]:
@@ -229,4 +278,5 @@ def check_inputs(logits_fn: Any, params: Params, x: Any, y: Any) -> tuple[Array,
 
 __all__ = ["PENALTIES", "adversarial_augmentation", "calibrated_eps", "check_inputs", "check_p", "damage",
            "dual_attack", "dual_direction", "dual_exponent", "first_order_damage", "gradient_norms",
-           "gradient_penalty", "input_gradients", "lp_norm", "per_sample_loss", "protocol_pgd"]
+           "gradient_penalty", "input_gradients", "lp_norm", "per_sample_loss", "pgd_augmentation", "pgd_perturbation",
+           "protocol_pgd"]

@@ -33,9 +33,11 @@ class TrainConfig:
         interpolation, as claims about networks that fit their data need); ``None`` runs all ``steps``.
       check_every: steps between accuracy checks when ``stop_at_accuracy`` is set.
       penalty: ``None``, ``"grad"`` (gradient-norm penalty, double back-propagation) or ``"adv"`` (single-step
-        adversarial augmentation), added to the loss as in Simon-Gabriel et al.'s code (:mod:`fcjax.gradients`).
+        adversarial augmentation), added to the loss as in Simon-Gabriel et al.'s code, or ``"pgd"`` (PGD adversarial
+        training, Madry et al. 2018, in the same half-clean form; :mod:`fcjax.gradients`).
       penalty_lambda: the penalty's ``λ`` (its size before the ``d^(1−1/q)`` scaling).
-      penalty_q: the dual norm ``q`` of the penalised gradient (``1``: l_inf attacks).
+      penalty_q: the dual norm ``q`` of the penalised gradient (``1``: l_inf attacks; ``"pgd"``: 1 or 2).
+      pgd_steps: the PGD attack's steps for ``penalty="pgd"``.
       weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019; ``optax.adamw``); 0: plain Adam.
     """
 
@@ -48,6 +50,7 @@ class TrainConfig:
     penalty: str | None = None
     penalty_lambda: float = 0.0
     penalty_q: float = 1.0
+    pgd_steps: int = 7
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
@@ -62,7 +65,10 @@ class TrainConfig:
         if self.penalty is not None and self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be None or one of {sorted(PENALTIES)}, got {self.penalty!r}")
         check_float(self.penalty_lambda, "penalty_lambda", low=0.0)
-        check_p(self.penalty_q, "penalty_q")
+        q = check_p(self.penalty_q, "penalty_q")
+        if self.penalty == "pgd" and q not in (1.0, 2.0):
+            raise ValueError(f"penalty_q must be 1 (l_inf) or 2 (l2) with penalty='pgd', got {self.penalty_q!r}")
+        check_int(self.pgd_steps, "pgd_steps", minimum=1)
         check_float(self.weight_decay, "weight_decay", low=0.0)
 
 
@@ -165,7 +171,9 @@ def prepare_fit(key: Key, logits_fn: Callable[[Any, Array], Array], params: Any,
     def loss_fn(p, xb, yb):
         loss = cross_entropy(logits_fn(p, xb), yb)
         if config.penalty is not None and config.penalty_lambda > 0:
-            loss = loss + PENALTIES[config.penalty](logits_fn, p, xb, yb, config.penalty_lambda, config.penalty_q)
+            extra = {"steps": config.pgd_steps} if config.penalty == "pgd" else {}
+            loss = loss + PENALTIES[config.penalty](logits_fn, p, xb, yb, config.penalty_lambda, config.penalty_q,
+                                                    **extra)
         return loss
 
     step = minibatch_step(loss_fn, opt, x, y, config.batch_size)

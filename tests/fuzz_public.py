@@ -146,6 +146,8 @@ CASES: dict[str, Case] = {
     "SG.first_order_damage": Case(SG.first_order_damage, {"g": X, "eps": 0.1, "p": 2.0}),
     "SG.gradient_penalty": _attack(SG.gradient_penalty, lam=0.1),
     "SG.adversarial_augmentation": _attack(SG.adversarial_augmentation, lam=0.1),
+    "F.pgd_augmentation": _attack(F.pgd_augmentation, lam=0.1),
+    "F.pgd_perturbation": _attack(F.pgd_perturbation, eps=0.1),
     "RN.two_layer_net": Case(RN.two_layer_net, {"key": KEY, "d": D, "k": 5}),
     "RN.two_layer_value_and_grad": Case(RN.two_layer_value_and_grad, {"net": RN.two_layer_net(KEY, D, 5), "x": V}),
     "RN.sphere_points": Case(RN.sphere_points, {"key": KEY, "d": D, "n": 3}),

@@ -441,4 +441,56 @@ def test_penalties_reject_a_bad_q(fn):
 
 def test_penalties_are_available_by_name():
     assert G.PENALTIES["grad"] is G.gradient_penalty and G.PENALTIES["adv"] is G.adversarial_augmentation
-    assert set(G.PENALTIES) == {"grad", "adv"}
+    assert G.PENALTIES["pgd"] is G.pgd_augmentation
+    assert set(G.PENALTIES) == {"grad", "adv", "pgd"}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# PGD adversarial training (Madry et al. 2018): the inner maximisation and the training term
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _two_class_affine(seed: int):
+    rng = np.random.default_rng(seed)
+    p = {"w": jnp.asarray(rng.standard_normal((2, D))), "b": jnp.asarray(rng.standard_normal(2))}
+    return p, jnp.asarray(rng.standard_normal((N, *SHAPE))), jnp.asarray(rng.integers(0, 2, N))
+
+
+@pytest.mark.parametrize("p_norm", [2.0, math.inf])
+def test_pgd_reaches_the_exact_maximiser_on_a_two_class_affine_map(p_norm):
+    # Two classes, affine logits: CE falls with the margin (w_y - w_o).(x + delta) + b_y - b_o, so the l_p-ball
+    # maximiser is -eps times the unit-l_p maximiser of <w_y - w_o, .> (Hölder), the same for every iterate's
+    # gradient; steps of 2.5 eps / 7 reach the boundary at step 3 and projection keeps it there.
+    p, x, y = _two_class_affine(0)
+    eps = jnp.asarray([0.1, 0.2, 0.3, 0.4, 0.5])  # one radius per sample
+    w = np.asarray(p["w"])
+    v = w[np.asarray(y)] - w[1 - np.asarray(y)]
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True) if p_norm == 2 else np.sign(v)
+    got = G.pgd_perturbation(affine, p, x, y, eps, p_norm)
+    np.testing.assert_allclose(np.asarray(got).reshape(N, D), -np.asarray(eps)[:, None] * unit, rtol=1e-12)
+
+
+def test_pgd_stays_in_the_ball_on_a_nonlinear_net():
+    p, x, y = _tanh_problem(2)
+    for p_norm, norm in ((2.0, 2.0), (math.inf, math.inf)):
+        delta = np.asarray(G.pgd_perturbation(TANH.apply, p, x, y, 0.3, p_norm, steps=5))
+        assert np.all(np.linalg.norm(delta.reshape(len(y), -1), ord=norm, axis=1) <= 0.3 * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0])
+def test_one_step_pgd_augmentation_is_the_single_step_augmentation(q):
+    # One step of 2.5 eps along the dual direction, projected back on the eps-ball, is eps along it: advAugment.
+    p, x, y = _tanh_problem(1)
+    one = G.pgd_augmentation(TANH.apply, p, x, y, 0.05, q, steps=1)
+    np.testing.assert_allclose(float(one), float(G.adversarial_augmentation(TANH.apply, p, x, y, 0.05, q)),
+                               rtol=1e-12)
+    assert float(G.pgd_augmentation(TANH.apply, p, x, y, 0.0, q)) == 0.0
+
+
+def test_pgd_rejects_norms_without_a_closed_form_projection():
+    with pytest.raises(ValueError, match=r"^p must be 2 or inf"):
+        G.pgd_perturbation(affine, _P, _X, _Y, 0.1, 3.0)
+    with pytest.raises(ValueError, match=r"^the attack norm dual to q must be 2 or inf"):
+        G.pgd_augmentation(affine, _P, _X, _Y, 0.1, 3.0)
+    with pytest.raises(ValueError, match=r"^steps must be"):
+        G.pgd_perturbation(affine, _P, _X, _Y, 0.1, 2.0, steps=0)

@@ -157,13 +157,15 @@ def test_average_pooling_nets_have_smaller_input_gradients_than_strided_at_init(
 # ----------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"penalty": "bogus"}, ValueError, r"^penalty must be None or one of \['adv', 'grad'\]"),
+    ({"penalty": "bogus"}, ValueError, r"^penalty must be None or one of \['adv', 'grad', 'pgd'\]"),
     ({"penalty": "Grad"}, ValueError, r"^penalty must be None or one of"),
     ({"penalty_lambda": -0.1}, ValueError, r"^penalty_lambda must be >= 0"),
     ({"penalty_lambda": math.nan}, ValueError, r"^penalty_lambda must be finite"),
     ({"penalty_lambda": "0.1"}, TypeError, r"^penalty_lambda must be a real number"),
     ({"penalty_q": 0.5}, ValueError, r"^penalty_q must be in \[1, inf\]"),
     ({"penalty_q": True}, TypeError, r"^penalty_q must be a real number"),
+    ({"penalty": "pgd", "penalty_q": 1.5}, ValueError, r"^penalty_q must be 1 \(l_inf\) or 2 \(l2\) with penalty"),
+    ({"pgd_steps": 0}, ValueError, r"^pgd_steps must be >= 1"),
 ])
 def test_train_config_rejects_bad_penalties(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -182,7 +184,7 @@ train_many = jax.jit(jax.vmap(F.train, in_axes=(0, None, None, None, None)), sta
 TINY = MLP(hidden=(8,), classes=3)
 
 
-@pytest.mark.parametrize(("penalty", "q"), [("grad", 2.0), ("adv", 1.0)])
+@pytest.mark.parametrize(("penalty", "q"), [("grad", 2.0), ("adv", 1.0), ("pgd", 2.0)])
 def test_training_loss_is_cross_entropy_plus_the_penalty(penalty, q):
     # The first logged loss is the objective at the initial parameters: CE + penalty(lambda, q), written out here.
     key = jax.random.key(8)
