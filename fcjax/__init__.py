@@ -113,6 +113,7 @@ from .stats import loglog_slope as loglog_slope
 from .stats import mean_ci as mean_ci
 from .stats import pearson_ci as pearson_ci
 from .stats import spearman as spearman
+from .stats import partial_spearman_ci as partial_spearman_ci
 from .stats import spearman_ci as spearman_ci
 
 # Each paper's own constructions
@@ -214,6 +215,7 @@ __all__ = [
     "optimal_radius",
     "pairwise_distance",
     "pairwise_sq_distances",
+    "partial_spearman_ci",
     "participation_ratio",
     "path_integral",
     "pearson_ci",
