@@ -2,12 +2,13 @@
 ``shared/papers/seeds/003_ff8be539c764431e.txt``): each a registered claim in the three-valued model.
 
 One module per question: ``laws`` (open question 1, non-Gaussian data), ``training`` (2, compression from
-initialisation through training) and ``architectures`` (3, depth × width × activation). Importing the package
-registers all of them.
+initialisation through training), ``architectures`` (3, depth × width × activation) and ``explanations`` (4,
+compression versus gradient linearity and non-robust features). Importing the package registers all of them.
 """
 
 # isort: off
 from . import laws as laws
 from . import architectures as architectures
 from . import training as training
+from . import explanations as explanations
 # isort: on
