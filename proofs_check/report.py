@@ -59,7 +59,10 @@ def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
         else:
             (handle,) = ax.plot(ln["x"], ln["y"], "o-", label=ln["label"])
             colors[ln["label"]] = handle.get_color()
-            if "low" in ln:
+            if "low" in ln and len(ln["x"]) == 1:  # a band needs two points: one estimate gets an error bar
+                ax.errorbar(ln["x"], ln["y"], yerr=[[ln["y"][0] - ln["low"][0]], [ln["high"][0] - ln["y"][0]]],
+                            color=handle.get_color(), capsize=4)
+            elif "low" in ln:
                 ax.fill_between(ln["x"], ln["low"], ln["high"], alpha=0.2)
     for ln in s.get("fits", []):
         # A fit labelled "<line label>: slope ..." takes its line's colour.

@@ -207,23 +207,28 @@ def partials(table: dict[str, np.ndarray], level: float) -> dict[str, tuple[floa
     return out
 
 
-def _best_margin(table: dict[str, np.ndarray], level: float, seed: int, resamples: int) -> tuple[float, float, float]:
+def _best_margin(table: dict[str, np.ndarray], level: float, seed: int, resamples: int
+                 ) -> tuple[float, float, float, int]:
     """``|ρ_compression| − max(|ρ_gap|, |ρ_reliance|)`` of the partial correlations, with a percentile bootstrap
-    interval over networks (``scipy.stats.bootstrap``, paired resampling)."""
-    cols = [table[k] for k in ("robustness", *PREDICTORS)]
+    interval over networks (paired resampling of whole networks) and the number of resamples left out: a resample
+    whose columns are degenerate has no partial correlation (SciPy's ``bootstrap`` would return NaN for all)."""
+    cols = {k: table[k] for k in ("robustness", *PREDICTORS)}
 
-    def stat(r, c, g, n):
-        t = {"robustness": r, "compression": c, "linearity_gap": g, "reliance": n}
+    def stat(t):
         try:
             p = {k: abs(v[0]) for k, v in partials(t, level).items()}
-        except ValueError:  # a resample with a degenerate column: no partial correlation there
+        except ValueError:
             return np.nan
         return p["compression"] - max(p["linearity_gap"], p["reliance"])
 
-    est = stat(*cols)
-    boot = st.bootstrap(cols, stat, paired=True, vectorized=False, n_resamples=resamples, confidence_level=level,
-                        method="percentile", rng=np.random.default_rng(seed))
-    return float(est), float(boot.confidence_interval.low), float(boot.confidence_interval.high)
+    n = len(cols["robustness"])
+    idx = np.random.default_rng(seed).integers(0, n, (resamples, n))
+    boot = np.array([stat({k: v[i] for k, v in cols.items()}) for i in idx])
+    ok = boot[np.isfinite(boot)]
+    if ok.size < 0.95 * resamples:  # too many degenerate resamples: no interval to trust
+        return float(stat(cols)), float("nan"), float("nan"), resamples - ok.size
+    low, high = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2])
+    return float(stat(cols)), float(low), float(high), resamples - ok.size
 
 
 @register(
@@ -280,8 +285,9 @@ def explanations(cfg: ExplanationsConfig, key, ctx: Run) -> Outcome:
         best = _best_margin(table_in, level, int(jax.random.randint(jax.random.fold_in(key, 10**6), (), 0, 2**31 - 1)),
                             cfg.bootstrap)
         checks.append(interval_check("compression predicts best: |ρ_compression| − max(|ρ_gap|, |ρ_reliance|)",
-                                     *best, at_least=0.0, why="a ranking, no effect size; percentile bootstrap over "
-                                     "networks", what="networks", level=level))
+                                     *best[:3], at_least=0.0, why=f"a ranking, no effect size; percentile bootstrap "
+                                     f"over networks, {cfg.bootstrap} resamples ({best[3]} degenerate ones left out)",
+                                     what="networks", level=level))
         for name in PREDICTORS:
             marginal = st.spearmanr(table_in[name], table_in["robustness"]).statistic
             rows.append({"data": "all", "regime": f"partial: {LABELS[name]}", "valid_networks": n,
