@@ -260,3 +260,28 @@ def test_training_dynamics_can_confirm_and_refute(monkeypatch):
     v = _training_controlled(monkeypatch, lambda o: o["optimal"] * (1.0 - o["compression"]))
     trained = [c for c in v.checks if "step 300" in c.name]
     assert [c.outcome for c in trained] == ["fail"] and v.outcome == "fail", [c.detail for c in trained]
+
+
+def _laws_relu_bracketed(monkeypatch, factor):
+    """non_gaussian_relu on two laws, with a tight bracket (lower = 0.97 × upper) and both bounds × ``factor(d)``."""
+    from proofs_check.gao2024_open import laws_relu
+
+    real = laws_relu._cell
+
+    def bracketed(cfg, key, d):
+        out = real(cfg, key, d)
+        return {**out, "upper": out["upper"] * factor(d), "lower": 0.97 * out["upper"] * factor(d)}
+
+    monkeypatch.setattr(laws_relu, "_cell", bracketed)
+    return run_claim("gao2024_open.non_gaussian_relu", quick=True, seed=0,
+                     overrides={"laws": ("normal", "rademacher"), "trials": 3})
+
+
+@pytest.mark.slow  # about 25 s on 2 cores
+def test_non_gaussian_relu_can_confirm_and_refute(monkeypatch):
+    """The per-law decision is not built in: the networks' attack radii (slope near −0.1 from d = 8 to 32, measured)
+    in a tight bracket FAIL "falls like d^(−1/2)"; the same × d^(−0.9) PASS."""
+    v = _laws_relu_bracketed(monkeypatch, lambda d: 1.0)
+    assert v.outcome == "fail" and v.checks[1].outcome == "fail", [c.detail for c in v.checks]
+    v = _laws_relu_bracketed(monkeypatch, lambda d: d**-0.9)
+    assert v.outcome == "pass", [c.detail for c in v.checks]
