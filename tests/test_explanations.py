@@ -36,7 +36,8 @@ def _out(correct, accuracy):
     return {"lower": np.full((nets, m), 0.5), "upper": np.arange(1.0, 1.0 + nets * m).reshape(nets, m),
             "optimal": np.full((nets, m), 2.0), "compression": np.full((nets, m), 0.3), "correct": c,
             "damage": np.full((nets, m), 3.0), "first_order": np.full((nets, m), 2.0),
-            "reliance": np.linspace(0, 1, nets * m).reshape(nets, m), "accuracy": np.asarray(accuracy, float)}
+            "reliance": np.linspace(0, 1, nets * m).reshape(nets, m), "margin_drop": np.full((nets, m), 1.0),
+            "margin_first_order": np.full((nets, m), 2.0), "accuracy": np.asarray(accuracy, float)}
 
 
 def test_network_measures_by_hand():
@@ -46,6 +47,7 @@ def test_network_measures_by_hand():
     assert m["robustness"][0] == pytest.approx((1 + 2 + 3) / 3 / 2.0)  # over its correct points only
     assert m["certified"][0] == pytest.approx(0.25)
     assert m["linearity_gap"][0] == pytest.approx(0.5)  # |9 / 6 - 1|
+    assert m["margin_gap"][0] == pytest.approx(0.5)  # |3 / 6 - 1|
     assert m["reliance"][0] == pytest.approx(np.mean(np.linspace(0, 1, 12)[:3]))
     assert np.isnan(m["robustness"][1:]).all() and np.isnan(m["compression"][1:]).all()
 
