@@ -87,12 +87,15 @@ def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
     ax.legend(fontsize=7)
 
 
+PANELS_PER_ROW = 4  # more panels wrap onto further rows
+
+
 def plot(verdict: Verdict, path: Path) -> bool:
     """Draw a verdict's ``series`` (log-log with fitted slopes when it is a scaling claim); False if it has none.
 
     A series is one plot (``lines``, optional ``fits``/``refs``, axis labels), a heat map (``{"heatmap": {"rows",
     "cols", "values", "notes", "center"}}``, values row-major, ``None`` blank), or ``{"panels": [series, ...]}``,
-    drawn side by side.
+    drawn side by side, at most ``PANELS_PER_ROW`` to a row.
     """
     s = verdict.series
     panels = [p for p in (s.get("panels") or [s]) if p and (p.get("lines") or p.get("heatmap"))] if s else []
@@ -104,11 +107,15 @@ def plot(verdict: Verdict, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     rows = max(len(p["heatmap"]["rows"]) if "heatmap" in p else 0 for p in panels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), max(4.6, 1.5 + 0.45 * rows)), dpi=110,
+    cols = min(len(panels), PANELS_PER_ROW)
+    lines = -(-len(panels) // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(6.4 * cols, max(4.6, 1.5 + 0.45 * rows) * lines), dpi=110,
                              squeeze=False)
     status = f"{verdict.claim}: {verdict.outcome.upper()}"
-    for ax, panel in zip(axes[0], panels, strict=True):
+    for ax, panel in zip(axes.ravel(), panels, strict=False):
         _draw(ax, panel, f"{panel.get('title', s.get('title', verdict.claim))}\n{status}")
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
