@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -255,8 +256,9 @@ def explanations(cfg: ExplanationsConfig, key, ctx: Run) -> Outcome:
     level = 1 - ALPHA / (len(PREDICTORS) + 1)  # three partial correlations and the "best" comparison
     groups = [(p, name, lam, eps) for p in cfg.planted for name, lam, eps in cfg.regimes]
     measured, rows, raw = [], [], []
-    for i, (planted, name, lam, eps) in enumerate(groups):
-        kg = jax.random.fold_in(key, i)
+    for planted, name, lam, eps in groups:
+        # keyed by the group's identity, not its position: dropping a regime leaves the others' networks as they were
+        kg = jax.random.fold_in(jax.random.fold_in(key, int(planted)), zlib.crc32(name.encode()) & 0x7FFFFFFF)
         label = f"{'planted' if planted else 'gaussian'} / {name}"
         out = ctx.cell(label, lambda k=kg, p=planted, a=lam, e=eps: _group(cfg, k, p, a, e), key=kg,
                        work=cfg.trials)
@@ -333,6 +335,7 @@ def explanations(cfg: ExplanationsConfig, key, ctx: Run) -> Outcome:
                  "attack's radius (an upper bound on the minimum), CROWN's lower bound is in the table ('certified').",
                  f"The linearity gap uses a {DAMAGE_STEPS}-step PGD-l2 attack of radius {GAP_FRACTION} x each point's "
                  "optimal radius: a network whose own robustness is below that radius is measured past its boundary.",
-                 "Training: full-batch Adam; the penalty and the PGD term are (L(x + δ) − L(x))/2-style additions to "
-                 "the clean loss (fcjax.gradients), so PGD training is half clean, half adversarial."],
+                 "Training: full-batch Adam on the clean loss plus λ√d·mean‖∂ₓL‖₂/2 (Simon-Gabriel et al.'s gPenalty) "
+                 "and the PGD term (L(x + δ) − L(x))/2 (fcjax.gradients), so PGD training is half clean, half "
+                 "adversarial."],
     )
