@@ -60,12 +60,15 @@ class Line(TypedDict):
 class Series(TypedDict):
     """A claim's figure (``Outcome.series``): measured ``lines`` and reference ``refs`` (dashed) on one axes, a
     ``heatmap`` (``rows``, ``cols``, row-major ``values`` with ``None`` for blank, ``notes`` per cell, the colour
-    scale's ``center``), or ``panels`` (a list of such dicts) side by side."""
+    scale's ``center``), or ``panels`` (a list of such dicts) side by side. ``loglog``: both axes logarithmic;
+    ``xlog``: only x; ``scatter``: points, not lines."""
 
     title: str
     xlabel: str
     ylabel: str
     loglog: NotRequired[bool]
+    xlog: NotRequired[bool]
+    scatter: NotRequired[bool]
     lines: NotRequired[list[Line]]
     refs: NotRequired[list[Line]]
     heatmap: NotRequired[dict[str, Any]]

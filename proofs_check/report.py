@@ -70,6 +70,8 @@ def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
         ax.plot(ln["x"], ln["y"], "--", label=ln["label"], **({"color": color} if color else {}))
     for ln in s.get("refs", []):
         ax.plot(ln["x"], ln["y"], ":", color="gray", label=ln["label"])
+    if s.get("xlog"):  # a positive quantity spread over decades, against a linear one
+        ax.set_xscale("log")
     if s.get("loglog"):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -93,9 +95,9 @@ PANELS_PER_ROW = 4  # more panels wrap onto further rows
 def plot(verdict: Verdict, path: Path) -> bool:
     """Draw a verdict's ``series`` (log-log with fitted slopes when it is a scaling claim); False if it has none.
 
-    A series is one plot (``lines``, optional ``fits``/``refs``, axis labels), a heat map (``{"heatmap": {"rows",
-    "cols", "values", "notes", "center"}}``, values row-major, ``None`` blank), or ``{"panels": [series, ...]}``,
-    drawn side by side, at most ``PANELS_PER_ROW`` to a row.
+    A series is one plot (``lines``, optional ``fits``/``refs``, axis labels, ``loglog`` / ``xlog``), a heat map
+    (``{"heatmap": {"rows", "cols", "values", "notes", "center"}}``, values row-major, ``None`` blank), or
+    ``{"panels": [series, ...]}``, drawn side by side, at most ``PANELS_PER_ROW`` to a row.
     """
     s = verdict.series
     panels = [p for p in (s.get("panels") or [s]) if p and (p.get("lines") or p.get("heatmap"))] if s else []

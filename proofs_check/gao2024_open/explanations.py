@@ -315,7 +315,7 @@ def explanations(cfg: ExplanationsConfig, key, ctx: Run) -> Outcome:
                          "valid_networks": n, "partial_spearman": r_alt, "ci_low": lo_alt, "ci_high": hi_alt})
     ranked = sorted(part, key=lambda k: -abs(part[k][0])) if part else []
     scatter = [{"title": f"Robustness against {LABELS[p]}", "xlabel": LABELS[p],
-                "ylabel": "attack radius / optimal radius", "scatter": True,
+                "ylabel": "attack radius / optimal radius", "scatter": True, "xlog": p == "linearity_gap",
                 "lines": [line(lab, m[p][m["valid"]], m["robustness"][m["valid"]]) for lab, m in measured
                           if m["valid"].any()]} for p in PREDICTORS]
     bars = ({"title": "Partial rank correlation with robustness (given the other two)", "xlabel": "predictor",
