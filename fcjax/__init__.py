@@ -78,6 +78,7 @@ from .robust_accuracy import fgsm_accuracy as fgsm_accuracy
 from .robust_accuracy import noise_accuracy as noise_accuracy
 from .robustness import Robustness as Robustness
 from .robustness import nearest_other_class as nearest_other_class
+from .robustness import path_compression as path_compression
 from .robustness import robustness as robustness
 
 # Gradients and representations
@@ -217,6 +218,7 @@ __all__ = [
     "pairwise_sq_distances",
     "partial_spearman_ci",
     "participation_ratio",
+    "path_compression",
     "path_integral",
     "pearson_ci",
     "pgd",

@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._types import Array, Float, Int
 from ._validate import check_array, check_float, check_int
@@ -193,14 +194,32 @@ def protocol_pgd(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], 
 def pgd_perturbation(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ..."], y: Int[Array, " n"],
                      eps: float | Float[Array, ""] | Float[Array, " n"], p: float = 2.0, steps: int = 7
                      ) -> Float[Array, "n ..."]:
-    """Madry et al.'s (ICLR 2018) inner maximisation: ``steps`` projected ascent steps on the cross-entropy from
-    ``δ = 0`` inside the l_p ball of radius ``eps`` (a scalar or one radius per sample), ``p`` in ``{2, inf}``, step
-    ``2.5·eps/steps`` along the dual direction of the gradient (the ``robustness`` library's default), returning the
-    last iterate: the adversarial example PGD training trains on."""
+    """The inner maximisation of PGD training (Madry et al., ICLR 2018), deterministic: ``steps`` projected ascent
+    steps on the cross-entropy from ``δ = 0`` (Madry et al. start at random) inside the l_p ball of radius ``eps``
+    (a scalar or one radius per sample, ``>= 0``), ``p`` in ``{2, inf}``, step ``2.5·eps/steps`` along the dual
+    direction of the gradient (the rule of thumb of the ``robustness`` library's docs), returning the last iterate.
+    """
     x, y = check_inputs(logits_fn, params, x, y)
+    eps = _check_radius(eps, x.shape[0])
     p = _pgd_p(p, "p")
     steps = check_int(steps, "steps", minimum=1)
     return _ascent(logits_fn, params, x, y, eps, 2.5 * jnp.asarray(eps) / steps, p, steps)
+
+
+def _check_radius(eps: Any, n: int) -> Any:
+    """A scalar radius or one per sample (shape ``(n,)``); concrete values must be finite and ``>= 0``."""
+    if isinstance(eps, jax.core.Tracer):
+        if jnp.ndim(eps) not in (0, 1) or (jnp.ndim(eps) == 1 and eps.shape[0] != n):
+            raise ValueError(f"eps must be a scalar or have shape ({n},), got shape {jnp.shape(eps)}")
+        return eps
+    arr = np.asarray(eps)
+    if arr.dtype.kind not in "biuf" or arr.dtype == bool:
+        raise TypeError(f"eps must be a real number or array, got {type(eps).__name__}")
+    if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != n):
+        raise ValueError(f"eps must be a scalar or have shape ({n},), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"eps must be finite and >= 0, got {eps!r}")
+    return eps
 
 
 def _pgd_p(p: Any, name: str) -> float:
@@ -259,7 +278,9 @@ def pgd_augmentation(logits_fn: LogitsFn, params: Params, x: Float[Array, "n ...
     differentiation. Added to the clean loss it trains on half clean, half PGD examples; ``λ = 0`` adds 0."""
     x, y = check_inputs(logits_fn, params, x, y)
     q = check_p(q, "q")
-    p = _pgd_p(dual_exponent(q), "the attack norm dual to q")
+    if q not in (1.0, 2.0):
+        raise ValueError(f"q must be 1 (l_inf attacks) or 2 (l2) for PGD training, got {q}")
+    p = dual_exponent(q)
     steps = check_int(steps, "steps", minimum=1)
     eps = lam * _penalty_scale(x, q)
     delta = jax.lax.stop_gradient(_ascent(logits_fn, params, x, y, eps, 2.5 * eps / steps, p, steps))

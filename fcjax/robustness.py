@@ -101,6 +101,39 @@ def _compression(logits_fn: LogitsFn, params: Any, x: Float[Array, " d"], a: Int
     return path_integral(g, x, target, nodes).mean_abs_cos
 
 
+def _check_reference(x: Array, y: Array, reference: Any, classes: int) -> tuple[Array, Array]:
+    """``reference`` (default ``(x, y)``), checked: ``(m, d)`` inputs of ``x``'s width and ``(m,)`` labels."""
+    ref_x, ref_y = (x, y) if reference is None else reference
+    check_array(ref_x, "reference[0]", ndim=2)
+    check_labels(ref_y, "reference[1]", (ref_x.shape[0],), classes=classes)
+    if ref_x.shape[1] != x.shape[1]:
+        raise ValueError(f"reference must be (m, {x.shape[1]}) inputs and (m,) labels, got {ref_x.shape} and "
+                         f"{ref_y.shape}")
+    return ref_x, ref_y
+
+
+def _path_compressions(logits_fn, params, x, y, targets, target_y, nodes):
+    return jax.vmap(lambda xi, yi, yo, t: _compression(logits_fn, params, xi, yi, yo, t, nodes))(
+        x, y, target_y, targets)
+
+
+def path_compression(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[Array, " n"], *,
+                     reference: tuple[Float[Array, "m d"], Int[Array, " m"]] | None = None, nodes: int = 64
+                     ) -> Float[Array, " n"]:
+    """The compression ratio at each input alone (what :func:`robustness` reports as ``compression``, without the
+    attack or the certificate): mean ``|cos θ|`` between ``∇(f_y − f_y')`` and the straight path from ``x_i`` to the
+    nearest reference point of another class ``y'`` (Gao et al.'s path-integral formula; ``nodes`` Gauss-Legendre
+    nodes, :func:`fcjax.path_integral`). ``reference`` defaults to ``(x, y)``."""
+    check_array(x, "x", ndim=2)
+    x, y = check_inputs(as_static(logits_fn), params, x, y)
+    classes = jax.eval_shape(as_static(logits_fn), params, x[:1]).shape[1]
+    ref_x, ref_y = _check_reference(x, y, reference, classes)
+    check_int(nodes, "nodes", minimum=1)
+    idx = nearest_other_class(x, y, ref_x, ref_y)[0]
+    return _path_compressions(as_static(logits_fn), params, jnp.asarray(x), jnp.asarray(y), ref_x[idx], ref_y[idx],
+                              nodes)
+
+
 @partial(jax.jit, static_argnames=("logits_fn", "method", "nodes", "certify_batch", "attack_options",
                                    "certify_options"))
 def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, certify_batch, attack_options,
@@ -117,8 +150,7 @@ def _measure(logits_fn, params, layers, x, y, ref_x, ref_y, method, nodes, certi
                                  **dict(certify_options))
     idx, d_other, d_same = nearest_other_class(x, y, ref_x, ref_y)
     optimal = jnp.maximum(d_other - jnp.where(jnp.isinf(d_same), 0.0, d_same), 0.0) / 2
-    comp = jax.vmap(lambda xi, yi, yo, t: _compression(logits_fn, params, xi, yi, yo, t, nodes))(
-        x, y, ref_y[idx], ref_x[idx])
+    comp = _path_compressions(logits_fn, params, x, y, ref_x[idx], ref_y[idx], nodes)
     return Robustness(predicted, lower, attack.norm, attack.delta, optimal, idx, comp, lower / optimal,
                       attack.norm / optimal)
 
@@ -168,12 +200,7 @@ def robustness(logits_fn: LogitsFn, params: Any, x: Float[Array, "n d"], y: Int[
     check_array(x, "x", ndim=2)
     x, y = check_inputs(as_static(logits_fn), params, x, y)  # logits' shape; labels in [0, k) when concrete
     classes = jax.eval_shape(as_static(logits_fn), params, x[:1]).shape[1]
-    ref_x, ref_y = (x, y) if reference is None else reference
-    check_array(ref_x, "reference[0]", ndim=2)
-    check_labels(ref_y, "reference[1]", (ref_x.shape[0],), classes=classes)
-    if ref_x.shape[1] != x.shape[1]:
-        raise ValueError(f"reference must be (m, {x.shape[1]}) inputs and (m,) labels, got {ref_x.shape} and "
-                         f"{ref_y.shape}")
+    ref_x, ref_y = _check_reference(x, y, reference, classes)
     if certify not in METHODS:
         raise ValueError(f"certify must be one of {METHODS}, got {certify!r}")
     check_int(nodes, "nodes", minimum=1)

@@ -96,16 +96,22 @@ def spearman(x: Any, y: Any) -> TestResult:
     return TestResult(float(r.statistic), float(r.pvalue))
 
 
+def _bonett_wright(r: float, n: int, k: int, level: float) -> Estimate:
+    """A rank correlation's Fisher-z interval, standard error ``sqrt((1 + r²/2) / (n - 3 - k))`` with ``k``
+    controls (Bonett & Wright 2000); ``r`` is clipped off ±1 so the interval stays finite."""
+    r = float(np.clip(r, -0.999999, 0.999999))
+    half = st.norm.ppf(0.5 + level / 2) * math.sqrt((1 + r * r / 2) / (n - 3 - k))
+    z = math.atanh(r)
+    return Estimate(r, math.tanh(z - half), math.tanh(z + half), n, level)
+
+
 def spearman_ci(x: Any, y: Any, level: float = 0.95) -> Estimate:
     """Spearman rank correlation with a Fisher-z interval using the Bonett-Wright (2000) standard error
     ``sqrt((1 + r²/2) / (n - 3))``."""
     a, b, level = _samples(x, minimum=4), _samples(y, "y", minimum=4), _level(level)
     if a.size != b.size:
         raise ValueError(f"x and y must have one length, got {a.size} and {b.size}")
-    r = float(np.clip(st.spearmanr(a, b).statistic, -0.999999, 0.999999))
-    half = st.norm.ppf(0.5 + level / 2) * math.sqrt((1 + r * r / 2) / (a.size - 3))
-    z = math.atanh(r)
-    return Estimate(r, math.tanh(z - half), math.tanh(z + half), a.size, level)
+    return _bonett_wright(float(st.spearmanr(a, b).statistic), a.size, 0, level)
 
 
 def partial_spearman_ci(x: Any, y: Any, controls: Any, level: float = 0.95) -> Estimate:
@@ -139,10 +145,7 @@ def partial_spearman_ci(x: Any, y: Any, controls: Any, level: float = 0.95) -> E
     scale = math.sqrt(float(ra @ ra) * float(rb @ rb))
     if scale <= 1e-9 * a.size ** 3:  # ranks are O(n): a residual this small is rounding, not variation
         raise ValueError("rank(x) or rank(y) is an affine function of the controls' ranks: no partial correlation")
-    r = float(np.clip(ra @ rb / scale, -0.999999, 0.999999))
-    half = st.norm.ppf(0.5 + level / 2) * math.sqrt((1 + r * r / 2) / (a.size - 3 - k))
-    zr = math.atanh(r)
-    return Estimate(r, math.tanh(zr - half), math.tanh(zr + half), a.size, level)
+    return _bonett_wright(float(ra @ rb / scale), a.size, k, level)
 
 
 def pearson_ci(x: Any, y: Any, level: float = 0.95) -> Estimate:

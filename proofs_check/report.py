@@ -60,7 +60,8 @@ def _draw(ax: Any, s: dict[str, Any], title: str) -> None:
             (handle,) = ax.plot(ln["x"], ln["y"], "o-", label=ln["label"])
             colors[ln["label"]] = handle.get_color()
             if "low" in ln and len(ln["x"]) == 1:  # a band needs two points: one estimate gets an error bar
-                ax.errorbar(ln["x"], ln["y"], yerr=[[ln["y"][0] - ln["low"][0]], [ln["high"][0] - ln["y"][0]]],
+                ax.errorbar(ln["x"], ln["y"], yerr=[[max(0.0, ln["y"][0] - ln["low"][0])],
+                                                    [max(0.0, ln["high"][0] - ln["y"][0])]],
                             color=handle.get_color(), capsize=4)
             elif "low" in ln:
                 ax.fill_between(ln["x"], ln["low"], ln["high"], alpha=0.2)

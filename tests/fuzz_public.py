@@ -99,6 +99,7 @@ CASES: dict[str, Case] = {
     "fgsm_accuracy": _attack(F.fgsm_accuracy, epsilons=jnp.array([0.0, 0.1])),
     "noise_accuracy": _attack(F.noise_accuracy, sigmas=jnp.array([0.0, 0.1]), key=KEY),
     "robustness": _attack(F.robustness, layers=LAYERS, nodes=4),
+    "path_compression": _attack(F.path_compression, nodes=4),
     "certified_radius": Case(F.certified_radius, {"layers": LAYERS, "x": X, "y": Y},
                              {("x", "extra_axis"): "x is '*n d': any batch shape", }),
     "lipschitz_radius": Case(F.lipschitz_radius, {"layers": LAYERS, "x": X, "y": Y},

@@ -35,6 +35,7 @@ def _out(correct, accuracy):
     nets, m = c.shape
     return {"lower": np.full((nets, m), 0.5), "upper": np.arange(1.0, 1.0 + nets * m).reshape(nets, m),
             "optimal": np.full((nets, m), 2.0), "compression": np.full((nets, m), 0.3), "correct": c,
+            "compression_same": np.full((nets, m), 0.4), "correct_held_out": np.ones((nets, m), bool),
             "damage": np.full((nets, m), 3.0), "first_order": np.full((nets, m), 2.0),
             "reliance": np.linspace(0, 1, nets * m).reshape(nets, m), "margin_drop": np.full((nets, m), 1.0),
             "margin_first_order": np.full((nets, m), 2.0), "accuracy": np.asarray(accuracy, float)}
@@ -49,6 +50,8 @@ def test_network_measures_by_hand():
     assert m["linearity_gap"][0] == pytest.approx(0.5)  # |9 / 6 - 1|
     assert m["margin_gap"][0] == pytest.approx(0.5)  # |3 / 6 - 1|
     assert m["reliance"][0] == pytest.approx(np.mean(np.linspace(0, 1, 12)[:3]))
+    assert m["compression"][0] == pytest.approx(0.3) and m["compression_same"][0] == pytest.approx(0.4)
+    assert m["fits"].tolist() == [True, False, True]
     assert np.isnan(m["robustness"][1:]).all() and np.isnan(m["compression"][1:]).all()
 
 
@@ -61,7 +64,7 @@ def test_partials_find_the_predictor_that_drives_robustness():
     p = E.partials(table, 0.99)
     assert p["compression"][1] > 0.8
     assert p["linearity_gap"][1] < 0 < p["linearity_gap"][2] and p["reliance"][1] < 0 < p["reliance"][2]
-    best = E._best_margin(table, 0.99, 0, 200)
+    best = E._best_margin(table, 0.99, jax.random.key(0), 200)
     assert best[1] > 0.5
 
 
@@ -70,13 +73,15 @@ def test_partials_find_the_predictor_that_drives_robustness():
     ({"regimes": (("a", 0.0, 0.0), ("a", 0.1, 0.0))}, "regimes must be distinct"),
     ({"regimes": (("a", -1.0, 0.0),)}, "regime 'a' lambda_grad must be >= 0"),
     ({"planted": (True, True)}, "planted must list"),
-    ({"points": 100}, r"points must be <= n_train \(64\)"),
+    ({"points": 40}, r"points must be <= n_train / 2 \(32"),
+    ({"ds": (8, 16)}, "d must be one dimension"),
+    ({"regimes": (("a", 0.0),)}, "regimes must be distinct"),
     ({"plant": 0.0}, "plant must be > 0"),
-    ({"trials": 1, "regimes": (("a", 0.0, 0.0),)}, "needs at least 7 networks"),
+    ({"trials": 1, "regimes": (("a", 0.0, 0.0),)}, "needs at least 6 networks"),
 ])
 def test_config_rejects_bad_settings(overrides, match):
     with pytest.raises(ValueError, match=match):
-        E.ExplanationsConfig(ds=(8,), **overrides)
+        E.ExplanationsConfig(**({"ds": (8,)} | overrides))
 
 
 def _controlled(monkeypatch, robustness_of):
@@ -102,5 +107,6 @@ def test_explanations_can_confirm_and_refute(monkeypatch):
 
     v = _controlled(monkeypatch, lambda o: o["optimal"] * (o["compression"] + noise(o)))
     assert v.checks[1].outcome == "pass", v.checks[1].detail
+    assert any(r["regime"].startswith("sensitivity, within groups") for r in v.table)
     v = _controlled(monkeypatch, lambda o: o["optimal"] * (1.0 - o["compression"] + noise(o)))
     assert v.checks[1].outcome == "fail" and v.outcome == "fail", v.checks[1].detail

@@ -490,7 +490,24 @@ def test_one_step_pgd_augmentation_is_the_single_step_augmentation(q):
 def test_pgd_rejects_norms_without_a_closed_form_projection():
     with pytest.raises(ValueError, match=r"^p must be 2 or inf"):
         G.pgd_perturbation(affine, _P, _X, _Y, 0.1, 3.0)
-    with pytest.raises(ValueError, match=r"^the attack norm dual to q must be 2 or inf"):
+    with pytest.raises(ValueError, match=r"^q must be 1 \(l_inf attacks\) or 2 \(l2\)"):
         G.pgd_augmentation(affine, _P, _X, _Y, 0.1, 3.0)
+    bad = ((-0.1, r"^eps must be finite and >= 0"), (np.ones(N + 1), rf"^eps must be a scalar or have shape \({N},\)"),
+           (np.ones((N, 1)), r"^eps must be a scalar"), ("0.1", r"^eps must be a real"))
+    for eps, match in bad:
+        with pytest.raises((ValueError, TypeError), match=match):
+            G.pgd_perturbation(affine, _P, _X, _Y, eps, 2.0)
     with pytest.raises(ValueError, match=r"^steps must be"):
         G.pgd_perturbation(affine, _P, _X, _Y, 0.1, 2.0, steps=0)
+
+
+def test_protocol_pgd_is_the_authors_loop():
+    # penalties.py's pgd [CODE]: eps/(0.75 steps) steps along sign(g), clipped to the l_inf ball, last iterate
+    p, x, y = _tanh_problem(4)
+    eps, steps = 0.2, 5
+    delta = np.zeros_like(np.asarray(x))
+    for _ in range(steps):
+        g = np.asarray(G.input_gradients(TANH.apply, p, x + delta, y))
+        delta = np.clip(delta + eps / (0.75 * steps) * np.sign(g), -eps, eps)
+    np.testing.assert_allclose(np.asarray(G.protocol_pgd(TANH.apply, p, x, y, eps, steps)), delta, rtol=1e-12,
+                               atol=1e-15)

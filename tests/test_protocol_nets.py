@@ -191,13 +191,16 @@ def test_training_loss_is_cross_entropy_plus_the_penalty(penalty, q):
     x = jax.random.normal(jax.random.key(9), (6, 4))
     y = jnp.array([0, 1, 2, 0, 1, 2])
     lam = 0.3
-    cfg = F.TrainConfig(steps=1, learning_rate=1e-2, log_every=1, penalty=penalty, penalty_lambda=lam, penalty_q=q)
+    cfg = F.TrainConfig(steps=1, learning_rate=1e-2, log_every=1, penalty=penalty, penalty_lambda=lam, penalty_q=q,
+                        pgd_steps=2)  # not the function's default (7): the config's steps must reach the penalty
     res = train(key, TINY, x, y, cfg)
+    extra = {"steps": 2} if penalty == "pgd" else {}
 
     @jax.jit
     def by_hand(k):
         p0 = TINY.init(jax.random.split(k)[0], x[:1])  # train's initialisation
-        return jnp.mean(G.per_sample_loss(TINY.apply, p0, x, y)), G.PENALTIES[penalty](TINY.apply, p0, x, y, lam, q)
+        return (jnp.mean(G.per_sample_loss(TINY.apply, p0, x, y)),
+                G.PENALTIES[penalty](TINY.apply, p0, x, y, lam, q, **extra))
 
     ce, pen = by_hand(key)
     assert float(pen) > 1e-3 * float(ce)  # the penalty is not negligible, so a mis-wired one shows

@@ -86,6 +86,17 @@ def test_compression_is_the_path_mean_abs_cos(net):
     assert np.all((np.asarray(r.compression) >= 0) & (np.asarray(r.compression) <= 1 + 1e-12))
 
 
+def test_path_compression_is_robustness_compression_alone(net):
+    model, params, x, y = net
+    r = robustness(model.apply, params, x[:6], y[:6], reference=(x, y), nodes=16)
+    got = F.path_compression(model.apply, params, x[:6], y[:6], reference=(x, y), nodes=16)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(r.compression), rtol=1e-12)  # one program vs another: ulps
+    with pytest.raises(ValueError, match="reference"):
+        F.path_compression(model.apply, params, x, y, reference=(x[:, :3], y))
+    with pytest.raises(ValueError, match="nodes"):
+        F.path_compression(model.apply, params, x, y, nodes=0)
+
+
 def test_test_points_against_a_reference_set(net):
     model, params, x, y = net
     r = robustness(model.apply, params, x[:5], y[:5], reference=(x[5:], y[5:]))
