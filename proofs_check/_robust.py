@@ -135,6 +135,18 @@ def sandwich_check(lower: np.ndarray, upper: np.ndarray, correct: np.ndarray) ->
                 f"certified lower <= attack upper on all of them: {bool(order)}; median upper/lower {tight:.3g}")
 
 
+def with_segment_fallback(out: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """``out`` (from :func:`measure_nets`, evaluated at training points with the training set as reference) with
+    every missing attack radius (``inf`` at a correctly classified point) of a network that fits its whole training
+    set replaced by the distance to the nearest training point of another class, ``2 × optimal`` there (one training
+    point per class, as in the claims that use this: no same-class neighbour): that point is
+    classified as its own class, so it is a verified adversarial and its distance a valid (loose) upper bound.
+    Returns the new dict and how many radii were replaced (to be reported). Networks that do not fit keep ``inf``."""
+    fits = (out["accuracy"] == 1.0)[:, None]
+    miss = fits & out["correct"].astype(bool) & ~np.isfinite(out["upper"])
+    return {**out, "upper": np.where(miss, 2.0 * out["optimal"], out["upper"])}, int(miss.sum())
+
+
 def per_net_ratio(values: np.ndarray, optimal: np.ndarray, correct: np.ndarray) -> np.ndarray:
     """Each network's mean over its correctly classified points of ``values / optimal``: one sample per network."""
     c = correct.astype(bool)

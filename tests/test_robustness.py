@@ -154,3 +154,15 @@ def test_attack_key_must_be_a_key():
     params = model.init(_jax.random.key(1), x[:1])
     with _pytest.raises((TypeError, ValueError), match="key"):
         _F.robustness(model.apply, params, x, _jnp.arange(4), attack_key=3)
+
+
+def test_segment_fallback_replaces_only_misses_of_fitting_nets():
+    from proofs_check._robust import with_segment_fallback
+
+    inf = np.inf
+    out = {"upper": np.array([[1.0, inf], [inf, 2.0]]), "optimal": np.array([[3.0, 4.0], [5.0, 6.0]]),
+           "correct": np.array([[True, True], [True, True]]), "accuracy": np.array([1.0, 0.9])}
+    got, n = with_segment_fallback(out)
+    # net 0 fits: its miss becomes the distance to the nearest other-class point (2 x optimal); net 1 does not fit
+    np.testing.assert_array_equal(got["upper"], [[1.0, 8.0], [inf, 2.0]])
+    assert n == 1 and np.isinf(out["upper"][0, 1])  # the input is not modified
