@@ -126,6 +126,8 @@ CASES: dict[str, Case] = {
     "pearson_ci": Case(F.pearson_ci, {"x": np.asarray(X[:, 0]), "y": np.asarray(X[:, 1])}),
     "spearman_ci": Case(F.spearman_ci, {"x": np.asarray(X[:, 0]), "y": np.asarray(X[:, 1])}),
     "spearman": Case(F.spearman, {"x": np.asarray(X[:, 0]), "y": np.asarray(X[:, 1])}),
+    "partial_spearman_ci": Case(F.partial_spearman_ci, {"x": np.asarray(X[:, 0]), "y": np.asarray(X[:, 1]),
+                                                        "controls": np.asarray(X[:, 2:4])}),
     "ks_2samp": Case(F.ks_2samp, {"x": np.asarray(X[:, 0]), "y": np.asarray(X[:, 1])}),
     "ks_test": Case(F.ks_test, {"x": np.asarray(X[:, 0]), "cdf": "norm"}),
     "loglog_slope": Case(F.loglog_slope, {"x": [8.0, 16.0, 32.0], "samples": [np.ones(4) + np.arange(4), 2 * (
@@ -216,12 +218,14 @@ ACCEPTS: dict[str, dict[tuple[str, str], str]] = {
     "nearest_other_class": {(a, k): "documented: the same-class distance is inf where the class has no point"
                             for a in ("y", "ref_y") for k in ("label_high", "label_negative")},
     **{f: {(a, k): DATA for a in ("x", "y") for k in ("extra_axis", "int_dtype", "float16", "bool")}
-       for f in ("mean_ci", "ks_test", "ks_2samp", "spearman", "spearman_ci", "pearson_ci", "binned_means")},
+       for f in ("mean_ci", "ks_test", "ks_2samp", "spearman", "spearman_ci", "pearson_ci", "binned_means",
+                 "partial_spearman_ci")},
 }
 ACCEPTS["ISO.cdf_shortfall"] = {**{("samples", k): DATA for k in ("extra_axis", "drop_axis", "int_dtype",
                                                                  "float16", "bool")},
                                  ("samples", "inf"): "documented: an infinite distance is a point with no "
                                                          "boundary found, never within any η"}
+ACCEPTS["partial_spearman_ci"].update({("controls", k): DATA for k in ("int_dtype", "float16", "bool", "drop_axis")})
 ACCEPTS["ks_2samp"].update({(a, "short"): "two independent samples may differ in size" for a in ("x", "y")})
 for _name, _extra in ACCEPTS.items():
     CASES[_name].accepts.update(_extra)
