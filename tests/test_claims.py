@@ -20,15 +20,20 @@ from proofs_check import all_claims, get_claim, run_claim
 NOT_PASS = {
     "gao2024.trained_linear": "fail", "gao2024.sqrt_d_gap_relu": "undecided", "gao2024.real_data_gap": "fail",
     "gao2024.sqrt_d_gap": "undecided", "gao2024.product_qr": "undecided", "gao2024.relu_gap_training": "undecided",
-    "simon_gabriel2019.after_training": "fail", "simon_gabriel2019.lp_calibration": "undecided",
+    "simon_gabriel2019.after_training": "undecided", "simon_gabriel2019.lp_calibration": "undecided",
     "simon_gabriel2019.first_order_damage": "undecided", "simon_gabriel2019.grad_norm_init": "undecided",
     "simon_gabriel2019.penalty_equals_adv_training": "undecided",
     "jiang2021.fractal_threshold": "undecided", "jiang2021.noise_monotonic": "undecided",
     "depalma2021.boundary_bracket": "undecided", "depalma2021.trained_nets": "fail",
-    "gao2024_open.architectures": "fail", "gao2024_open.training_dynamics": "undecided",
+    "gao2024_open.architectures": "undecided", "gao2024_open.training_dynamics": "undecided",
     "gao2024_open.explanations": "undecided", "gao2024_open.non_gaussian_relu": "undecided",
 }
-FINDINGS = {c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_nonmonotonic"}
+# Findings whose quick form lacks the power to refute with seed 0 (UNDECIDED there) but whose data point against the
+# statement: after_training's penalised slope rises (point estimate), architectures' full grid refutes the linear cells.
+# They are not claims that hold, so no fresh seed is required to avoid FAIL.
+UNDERPOWERED_FINDINGS = {"simon_gabriel2019.after_training", "gao2024_open.architectures"}
+FINDINGS = ({c for c, o in NOT_PASS.items() if o == "fail"} | {"jiang2021.fgsm_nonmonotonic"}
+            | UNDERPOWERED_FINDINGS)
 # Claims that train and attack many networks (a minute or two each on 2 cores), and Simon-Gabriel et al.'s and
 # Jiang et al.'s quick forms (30-60 s each), run with seed 0 in the slow job's end-to-end reproduction
 # (test_reproduce_all_quick below checks their verdicts there), so only their fresh-seed runs are listed here;
@@ -218,13 +223,15 @@ def test_reproduce_all_quick(tmp_path):
 @pytest.mark.slow
 def test_after_training_finding():
     """After ordinary training the l1 norm still grows with d (slope > 0, but well below the 1/2 at init), and the
-    gradient penalty does not lower the slope: at λ = 1 it is unchanged, at λ = 10 the small-d networks collapse
-    (accuracy ~25 % at d = 64) and the slope rises. The paper's "attenuated with higher regularization" is not seen
-    in this setting. If this test starts failing, the finding changed: read the verdict."""
+    gradient penalty is not seen to lower the slope: at λ = 1 it is unchanged, at λ = 10 the small-d networks collapse
+    (accuracy ~25 % at d = 64) and the slope's estimate rises. With Student-t intervals (five networks per d) the
+    rise is no longer significant: UNDECIDED, not the FAIL that the normal quantile's too-narrow interval gave. The
+    paper's "attenuated with higher regularization" is not confirmed. If this test starts failing, the finding
+    changed: read the verdict."""
     v = run_claim("simon_gabriel2019.after_training", quick=True, seed=0)
     assert v.checks[0].passed, _explain(v)
     assert 0 < v.statistic < 0.5
-    assert any(c.outcome == "fail" for c in v.checks[1:]) and v.outcome == "fail"
+    assert not any(c.outcome == "pass" for c in v.checks[1:]) and v.outcome == NOT_PASS[v.claim], _explain(v)
 
 
 @pytest.mark.slow
