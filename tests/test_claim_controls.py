@@ -217,7 +217,7 @@ def _architectures_scaled(monkeypatch, factor, scale_lower=True):
 
     monkeypatch.setattr(architectures, "_cell", scaled)
     return run_claim("gao2024_open.architectures", quick=True, seed=0,
-                     overrides={"cells": ((1, 4, "linear"),), "trials": 3})
+                     overrides={"cells": ((1, 4, "linear"),), "trials": 8})
 
 
 @pytest.mark.slow  # 15 s on 2 cores
@@ -274,7 +274,7 @@ def _laws_relu_bracketed(monkeypatch, factor):
 
     monkeypatch.setattr(laws_relu, "_cell", bracketed)
     return run_claim("gao2024_open.non_gaussian_relu", quick=True, seed=0,
-                     overrides={"laws": ("normal", "rademacher"), "trials": 3})
+                     overrides={"laws": ("normal", "rademacher"), "trials": 8})
 
 
 @pytest.mark.slow  # about 25 s on 2 cores
