@@ -239,19 +239,21 @@ def _ols_slopes(logx: np.ndarray, logy: np.ndarray) -> np.ndarray:
     return ((logy - logy.mean(axis=-1, keepdims=True)) @ xc) / (xc @ xc)
 
 
-def _welch_half(logx: np.ndarray, log_boot: np.ndarray, sizes: Sequence[int], level: float,
-                weights: np.ndarray | None = None) -> float:
+def _ols_weights(logx: np.ndarray) -> np.ndarray:
+    """The OLS slope is ``Σ w_i log y_i`` with ``w_i = (log x_i − mean) / Sxx``."""
+    xc = logx - logx.mean()
+    return xc / (xc @ xc)
+
+
+def _welch_half(weights: np.ndarray, log_boot: np.ndarray, sizes: Sequence[int], level: float) -> float:
     """Half-width of a ``level`` interval for ``Σ w_i log c_i`` from bootstrap replicates ``log_boot``
     ``(n_boot, points)`` of independent per-point statistics ``c_i`` over ``sizes[i]`` trials.
 
     The bootstrap variance of each point is the plug-in one, low by ``(n − 1)/n``: it is scaled back. The quantile is
     Student-t with the Welch–Satterthwaite degrees of freedom ``(Σ v_i)² / Σ v_i² / (n_i − 1)``, ``v_i = w_i² var_i``
-    (Satterthwaite 1946, "An approximate distribution of estimates of variance components"); ``w`` defaults to the
-    OLS slope's weights ``(log x_i − mean) / Sxx``.
+    (Satterthwaite 1946, "An approximate distribution of estimates of variance components"); ``w``: the
+    combination's weights (:func:`_ols_weights` for a slope).
     """
-    if weights is None:
-        xc = logx - logx.mean()
-        weights = xc / (xc @ xc)
     n = np.asarray(sizes, dtype=np.float64)
     v = weights**2 * np.var(log_boot, axis=0, ddof=1) * n / (n - 1)
     total = float(v.sum())
@@ -304,7 +306,7 @@ def loglog_slope(x: Sequence[float], samples: Sequence[Any], key: jax.Array, *, 
     for i, (a, k) in enumerate(zip(arrays, keys, strict=True)):
         idx = np.asarray(jax.random.randint(k, (n_boot, a.size), 0, a.size))
         boot[:, i] = reduce(a[idx], axis=1)
-    half = _welch_half(logx, np.log(boot), [a.size for a in arrays], level)
+    half = _welch_half(_ols_weights(logx), np.log(boot), [a.size for a in arrays], level)
     low, high = slope - half, slope + half
     intercept = float(np.log(centers).mean() - slope * logx.mean())
     return SlopeFit(slope, float(low), float(high), intercept, tuple(xs.tolist()), tuple(centers.tolist()), level)
@@ -373,15 +375,12 @@ class SandwichSlope(NamedTuple):
     level: float
 
 
-def _sandwich_extremes(logx: np.ndarray, log_lo: np.ndarray, log_up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The OLS slope is ``sum_i w_i log y_i`` with ``w_i = (log x_i - mean) / Sxx``: it is largest with the upper
-    bound where ``w_i > 0`` and the lower where ``w_i < 0``, smallest the other way round."""
-    xc = logx - logx.mean()
-    w = xc / (xc @ xc)
+def _sandwich_extremes(w: np.ndarray, log_lo: np.ndarray, log_up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The log values (``(..., points)``) that make the OLS slope ``Σ w_i log y_i`` (:func:`_ols_weights`) smallest
+    and largest: the lower bound where ``w_i > 0`` and the upper where ``w_i < 0`` for the smallest, the other way
+    round for the largest."""
     pos = w > 0
-    smax = np.where(pos, log_up, log_lo) @ w
-    smin = np.where(pos, log_lo, log_up) @ w
-    return smin, smax
+    return np.where(pos, log_lo, log_up), np.where(pos, log_up, log_lo)
 
 
 def sandwich_slope(x: Sequence[float], lower: Sequence[Any], upper: Sequence[Any], key: jax.Array, *,
@@ -416,19 +415,17 @@ def sandwich_slope(x: Sequence[float], lower: Sequence[Any], upper: Sequence[Any
         if np.any(a > b * (1 + 1e-9)):
             raise ValueError(f"lower[{i}] must be <= upper[{i}] on every trial")
     logx = np.log(np.asarray(x, dtype=np.float64))
-    smin, smax = _sandwich_extremes(logx, np.log([a.mean() for a in lo]), np.log([b.mean() for b in up]))
+    w = _ols_weights(logx)
+    log_min, log_max = _sandwich_extremes(w, np.log([a.mean() for a in lo]), np.log([b.mean() for b in up]))
+    smin, smax = log_min @ w, log_max @ w
     boot_lo, boot_up = np.empty((n_boot, len(lo))), np.empty((n_boot, len(lo)))
     for i, (a, b, k) in enumerate(zip(lo, up, jax.random.split(k_boot, len(lo)), strict=True)):
         idx = np.asarray(jax.random.randint(k, (n_boot, a.size), 0, a.size))
         boot_lo[:, i], boot_up[:, i] = a[idx].mean(axis=1), b[idx].mean(axis=1)
-    xc = logx - logx.mean()
-    w = xc / (xc @ xc)
     sizes = [a.size for a in lo]
-    # smin takes the lower bound where w > 0 and the upper where w < 0, smax the other way round (_sandwich_extremes)
-    log_min = np.where(w > 0, np.log(boot_lo), np.log(boot_up))
-    log_max = np.where(w > 0, np.log(boot_up), np.log(boot_lo))
-    low = float(smin) - _welch_half(logx, log_min, sizes, level, w)
-    high = float(smax) + _welch_half(logx, log_max, sizes, level, w)
+    boot_min, boot_max = _sandwich_extremes(w, np.log(boot_lo), np.log(boot_up))
+    low = float(smin) - _welch_half(w, boot_min, sizes, level)
+    high = float(smax) + _welch_half(w, boot_max, sizes, level)
     return SandwichSlope(float(smin), float(smax), low, high, fit_lo, fit_up, level)
 
 
