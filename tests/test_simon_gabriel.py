@@ -52,7 +52,11 @@ def test_after_training_small_configuration_runs():
                   overrides={"ds": (64, 256, 1024), "trials": 3, "lams": (0.0, 1.0), "steps": 60, "width": 32,
                              "n_train": 200, "n_eval": 128})
     assert [r["lambda"] for r in v.table] == [0.0] * 3 + [1.0] * 3
-    assert v.checks[0].name == "mlp/digits: λ=0, the l1 norm still grows with d" and v.checks[0].passed, _explain(v)
+    # Three networks per d lack the power to confirm the growth under Student-t intervals (UNDECIDED, with what would
+    # decide it); test_claims.py::test_after_training_finding asserts it passes at the quick form's five.
+    c0 = v.checks[0]
+    assert c0.name == "mlp/digits: λ=0, the l1 norm still grows with d" and c0.outcome != "fail", _explain(v)
+    assert c0.passed or c0.resolution, _explain(v)
     assert len(v.checks) == 2 and v.series["lines"]
 
 

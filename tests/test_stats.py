@@ -251,9 +251,9 @@ def test_slope_interval_covers_with_three_trials_per_point(fit):
     for r in range(reps):
         s = [np.exp(rng.normal(0.0, 0.3, 3)) for _ in (8, 32)]
         if fit == "loglog":
-            f = F.loglog_slope([8, 32], s, jax.random.key(r), level=0.99, n_boot=300)
+            f = F.loglog_slope([8.0, 32.0], s, jax.random.key(r), level=0.99, n_boot=300)
         else:
-            f = sandwich_slope([8, 32], s, s, jax.random.key(r), level=0.99, n_boot=300)
+            f = sandwich_slope([8.0, 32.0], s, s, jax.random.key(r), level=0.99, n_boot=300)
         misses += not f.low <= 0.0 <= f.high
     assert misses <= st.binom.isf(1e-3, reps, 0.01)
 
