@@ -150,7 +150,8 @@ def with_segment_fallback(out: dict[str, np.ndarray]) -> tuple[dict[str, np.ndar
 def per_net_ratio(values: np.ndarray, optimal: np.ndarray, correct: np.ndarray) -> np.ndarray:
     """Each network's mean over its correctly classified points of ``values / optimal``: one sample per network."""
     c = correct.astype(bool)
-    ratio = np.where(c, values / optimal, 0.0)
+    # Misclassified points carry no radius (inf or nan): divide only where counted, so no warning for skipped cells.
+    ratio = np.divide(values, optimal, out=np.zeros(np.broadcast_shapes(values.shape, optimal.shape)), where=c)
     return ratio.sum(axis=1) / np.maximum(c.sum(axis=1), 1)
 
 

@@ -92,6 +92,7 @@ def test_any_width_detects_a_growing_distance(monkeypatch, xla_optimized):
     assert run_claim("montanari2023.any_width", quick=True, seed=0).outcome == "fail"
 
 
+@pytest.mark.slow  # 35-40 s on 2 cores: the slow job (the default job stays under 10 minutes)
 def test_lp_distance_scaling_detects_a_wrong_exponent(monkeypatch, xla_optimized):
     from fcjax import random_nets
 
@@ -103,6 +104,7 @@ def test_lp_distance_scaling_detects_a_wrong_exponent(monkeypatch, xla_optimized
     assert v.outcome == "fail" and len(slopes) == 3 and all(c.outcome == "fail" for c in slopes)
 
 
+@pytest.mark.slow  # 35-40 s on 2 cores: the slow job (the default job stays under 10 minutes)
 def test_lp_distance_scaling_detects_a_cdf_that_is_not_linear(monkeypatch, xla_optimized):
     from fcjax import random_nets
 
@@ -175,6 +177,7 @@ def test_exact_cases_detect_a_wrong_lipschitz_constant(monkeypatch):
     assert v.outcome == "fail" and v.checks[0].outcome == "fail"
 
 
+@pytest.mark.slow  # 35-40 s on 2 cores: the slow job (the default job stays under 10 minutes)
 def test_trained_nets_detect_distances_above_the_bound(monkeypatch):
     from proofs_check import fawzi2018
 

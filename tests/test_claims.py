@@ -46,7 +46,8 @@ HEAVY = {"gao2024.compression_predicts_robustness", "gao2024.sqrt_d_gap_relu", "
 REPRODUCE_ONLY = {"gao2024.product_qr", "gao2024.onehot_linear_fooled", "montanari2023.any_width",
                   "gao2024_open.non_gaussian_gap", "fawzi2018.trained_nets", "depalma2021.boundary_bracket",
                   "depalma2021.lp_bracket", "gao2024_open.explanations",
-                  "gao2024_open.non_gaussian_relu"}
+                  "gao2024_open.non_gaussian_relu", "bubeck2021.one_step_flip", "bubeck2021.flip_distance_law",
+                  "depalma2021.lp_distance_scaling", "bartlett2021.cos_theta_d_free"}
 BY_REPRODUCE = ({c.id for c in all_claims("simon_gabriel2019")} | {c.id for c in all_claims("jiang2021")} | HEAVY
                 | REPRODUCE_ONLY)
 HOLDING = [c.id for c in all_claims() if c.id not in FINDINGS]
